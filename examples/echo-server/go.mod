@@ -1,0 +1,3 @@
+module example.com/echo-server
+
+go 1.26

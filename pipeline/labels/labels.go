@@ -1,0 +1,56 @@
+// Package labels makes the OCI labels (and annotations) that trace an image
+// back to its source.
+package labels
+
+import (
+	"maps"
+	"time"
+)
+
+// The OCI image-spec annotation keys tagflow fills.
+const (
+	Revision = "org.opencontainers.image.revision"
+	Source   = "org.opencontainers.image.source"
+	Version  = "org.opencontainers.image.version"
+	Created  = "org.opencontainers.image.created"
+	Title    = "org.opencontainers.image.title"
+)
+
+// Reserved lists the keys tagflow computes; configuration cannot override them,
+// or an image could claim a revision it was not built from.
+var Reserved = []string{Revision, Source, Version, Created, Title}
+
+// Input is what the labels are made of.
+type Input struct {
+	Commit  string            // full commit SHA
+	Source  string            // repository URL
+	Version string            // release tag (vX.Y.Z); empty when not a release
+	Created time.Time         // commit time, so the same commit gives the same labels
+	Title   string            // service name
+	Extra   map[string]string // configured labels
+}
+
+// For returns the labels. Empty values are left out rather than written empty.
+func For(in Input) map[string]string {
+	out := maps.Clone(in.Extra)
+	if out == nil {
+		out = map[string]string{}
+	}
+	set := func(k, v string) {
+		if v != "" {
+			out[k] = v
+		} else {
+			delete(out, k)
+		}
+	}
+	set(Revision, in.Commit)
+	set(Source, in.Source)
+	set(Version, in.Version)
+	set(Title, in.Title)
+	created := ""
+	if !in.Created.IsZero() {
+		created = in.Created.UTC().Format(time.RFC3339)
+	}
+	set(Created, created)
+	return out
+}
