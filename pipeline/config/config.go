@@ -173,15 +173,7 @@ func (c *Config) fill() {
 		}
 	}
 	if c.Policy.TagPattern == "" {
-		var arches []string
-		if len(c.Platforms) > 1 {
-			for _, p := range c.Platforms {
-				if a, err := tags.ArchSuffix(p); err == nil {
-					arches = append(arches, a)
-				}
-			}
-		}
-		c.Policy.TagPattern = policy.PatternFor(arches)
+		c.Policy.TagPattern = policy.PatternFor(c.Arches())
 	}
 }
 
