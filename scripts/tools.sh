@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs the real components the tests run against, once; later runs find
+# them cached. Debian packages through apt, Go tools built from the Go module
+# proxy into ~/.cache/tagflow-tools/<tool>-<version>/.
+#
+#   scripts/tools.sh            install everything
+#   scripts/tools.sh env        print the environment the tests read (TAGFLOW_*)
+set -euo pipefail
+
+CACHE="${TAGFLOW_TOOLS:-$HOME/.cache/tagflow-tools}"
+DISTRIBUTION_V3=v3.1.2
+CRANE=v0.22.1
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "tools: apt-get install ${missing[*]}" >&2
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# go_tool NAME VERSION PACKAGE: go install PACKAGE@VERSION into the cache.
+go_tool() {
+  local dir="$CACHE/$1-$2"
+  if [ ! -x "$dir/$(basename "$3")" ]; then
+    echo "tools: building $3@$2 (first run only)" >&2
+    mkdir -p "$dir"
+    GOBIN="$dir" CGO_ENABLED=0 GOFLAGS=-mod=mod go install "$3@$2"
+  fi
+}
+
+env_lines() {
+  echo "TAGFLOW_REGISTRY_V2=$(command -v docker-registry || echo /usr/bin/docker-registry)"
+  echo "TAGFLOW_REGISTRY_V3=$CACHE/distribution-$DISTRIBUTION_V3/registry"
+  echo "TAGFLOW_CRANE=$CACHE/crane-$CRANE/crane"
+  echo "TAGFLOW_SKOPEO=$(command -v skopeo || echo /usr/bin/skopeo)"
+}
+
+case "${1:-install}" in
+  env) env_lines ;;
+  install)
+    apt_install docker-registry apache2-utils skopeo ca-certificates
+    go_tool distribution "$DISTRIBUTION_V3" github.com/distribution/distribution/v3/cmd/registry
+    go_tool crane "$CRANE" github.com/google/go-containerregistry/cmd/crane
+    ;;
+  *) echo "usage: $0 [install|env]" >&2; exit 2 ;;
+esac
