@@ -156,6 +156,21 @@ func Make(ctx context.Context, cfg *config.Config, req Request) (*Plan, error) {
 	return p, nil
 }
 
+// ErrWrongImage reports an image whose labels say it was built from another
+// commit than the plan's.
+var ErrWrongImage = errors.New("image was built from another commit")
+
+// CheckImage compares an image's labels with the plan: an image labelled with
+// another revision is refused, since its SHA tag would lie. An image without
+// the label is accepted (not every builder sets it).
+func (p *Plan) CheckImage(imageLabels map[string]string) error {
+	rev, ok := imageLabels[labels.Revision]
+	if !ok || rev == p.Source.Commit {
+		return nil
+	}
+	return fmt.Errorf("checking image for %s: %w: its %s label is %s, the source is at %s", p.Service, ErrWrongImage, labels.Revision, rev, p.Source.Commit)
+}
+
 // MarshalJSON writes the plan for machines: stable keys, tags as names with
 // their kinds beside them, violations always a list.
 func (p *Plan) MarshalJSON() ([]byte, error) {

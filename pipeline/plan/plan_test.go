@@ -220,3 +220,22 @@ func TestPlanJSON(t *testing.T) {
 		t.Errorf("violations = %#v, want an empty list", got["violations"])
 	}
 }
+
+func TestCheckImage(t *testing.T) {
+	r, head := makeRepo(t, repoSpec{})
+	p, err := plan.Make(context.Background(), config.Default(), plan.Request{Source: filepath.Join(r.Dir, "svc"), Service: "echo", Env: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.CheckImage(map[string]string{labels.Revision: head}); err != nil {
+		t.Errorf("matching revision refused: %v", err)
+	}
+	if err := p.CheckImage(nil); err != nil {
+		t.Errorf("unlabelled image refused: %v", err)
+	}
+	other := strings.Repeat("f", 40)
+	err = p.CheckImage(map[string]string{labels.Revision: other})
+	if !errors.Is(err, plan.ErrWrongImage) || !strings.Contains(err.Error(), other) || !strings.Contains(err.Error(), head) {
+		t.Errorf("CheckImage(other revision) = %v, want ErrWrongImage naming both commits", err)
+	}
+}

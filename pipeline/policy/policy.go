@@ -129,15 +129,14 @@ func (r Rules) Check(in Input) []Violation {
 		out = append(out, *v)
 	}
 
-	if !r.registryIn(in.Registry, r.Allowed) {
-		add(RegistryAllowed, in.Registry, "registry %q is not on the allow-list (%s)", in.Registry, listOrNone(r.Allowed))
+	if v := r.CheckRegistry(in.Registry); v != nil {
+		out = append(out, *v)
 	}
 
 	if _, ok := in.Tags.Find(tags.SHA); !ok {
 		add(SHARequired, strings.Join(in.Tags.Names(), ","), "tag set [%s] has no short-SHA tag: every build must be traceable to its commit", strings.Join(in.Tags.Names(), " "))
 	}
 
-	pat := r.pattern()
 	for _, t := range in.Tags {
 		switch {
 		case t.Kind == tags.Latest:
@@ -152,11 +151,9 @@ func (r Rules) Check(in Input) []Violation {
 			}
 		case t.Kind == tags.Env && t.Arch == "" && t.Name == tags.EnvPrefix+in.Env:
 			// judged by CheckEnv, once
-		case !pat.MatchString(t.Name):
-			add(TagPattern, t.Name, "tag %q does not match the admission pattern %s", t.Name, pat)
 		default:
-			if err := validTag(t.Name); err != nil {
-				add(TagPattern, t.Name, "tag %q is not a valid OCI tag: %v", t.Name, err)
+			if v := r.CheckTag(t.Name); v != nil {
+				out = append(out, *v)
 			}
 		}
 	}
@@ -177,6 +174,26 @@ func (r Rules) CheckEnv(env string) *Violation {
 		return &Violation{Rule: EnvUnknown, Input: env, Message: fmt.Sprintf("environment %q is not configured (environments: %s)", env, strings.Join(r.Environments, ", "))}
 	}
 	return nil
+}
+
+// CheckTag judges one tag name against the admission pattern and the OCI tag
+// grammar.
+func (r Rules) CheckTag(tag string) *Violation {
+	if pat := r.pattern(); !pat.MatchString(tag) {
+		return &Violation{Rule: TagPattern, Input: tag, Message: fmt.Sprintf("tag %q does not match the admission pattern %s", tag, pat)}
+	}
+	if err := validTag(tag); err != nil {
+		return &Violation{Rule: TagPattern, Input: tag, Message: fmt.Sprintf("tag %q is not a valid OCI tag: %v", tag, err)}
+	}
+	return nil
+}
+
+// CheckRegistry judges a registry (host[/namespace]) against the allow-list.
+func (r Rules) CheckRegistry(registry string) *Violation {
+	if r.registryIn(registry, r.Allowed) {
+		return nil
+	}
+	return &Violation{Rule: RegistryAllowed, Input: registry, Message: fmt.Sprintf("registry %q is not on the allow-list (%s)", registry, listOrNone(r.Allowed))}
 }
 
 func (r Rules) production() string {

@@ -46,6 +46,9 @@ func (c *Client) Push(ctx context.Context, a Artifact, repo name.Repository, set
 	if len(platforms) > 0 {
 		out.Platforms = map[string]string{}
 	}
+	// Per-arch images go first: registries refuse an index whose images they
+	// do not have yet, and a single MultiWrite may race the two.
+	perArch := map[name.Reference]remote.Taggable{}
 	todo := map[name.Reference]remote.Taggable{}
 	want := map[string]v1.Hash{} // tag → digest it must end up naming
 	for _, t := range set {
@@ -62,7 +65,11 @@ func (c *Client) Push(ctx context.Context, a Artifact, repo name.Repository, set
 			out.Platforms[t.Arch] = d.String()
 		}
 		ref := repo.Tag(t.Name)
-		todo[ref] = target
+		if t.Arch != "" {
+			perArch[ref] = target
+		} else {
+			todo[ref] = target
+		}
 		want[t.Name] = d
 		out.Tags = append(out.Tags, t.Name)
 		out.References = append(out.References, ref.String()+"@"+d.String())
@@ -75,22 +82,34 @@ func (c *Client) Push(ctx context.Context, a Artifact, repo name.Repository, set
 	if err := c.checkImmutable(ctx, repo, set, want, opts); err != nil {
 		return nil, err
 	}
-	if c.o.progress != nil {
-		updates := make(chan v1.Update, 16)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for u := range updates {
-				c.o.progress(u.Complete, u.Total)
-			}
-		}()
-		defer func() { <-done }()
-		opts = append(opts, remote.WithProgress(updates))
-	}
-	if err := remote.MultiWrite(todo, opts...); err != nil {
-		return nil, classify(fmt.Sprintf("pushing %s@%s", repo, digest), err)
+	for _, batch := range []map[name.Reference]remote.Taggable{perArch, todo} {
+		if len(batch) == 0 {
+			continue
+		}
+		if err := c.multiWrite(batch, opts); err != nil {
+			return nil, classify(fmt.Sprintf("pushing %s@%s", repo, digest), err)
+		}
 	}
 	return out, nil
+}
+
+// multiWrite writes one batch, reporting progress when asked. Each batch
+// needs its own channel: MultiWrite closes it.
+func (c *Client) multiWrite(batch map[name.Reference]remote.Taggable, opts []remote.Option) error {
+	if c.o.progress == nil {
+		return remote.MultiWrite(batch, opts...)
+	}
+	updates := make(chan v1.Update, 16)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for u := range updates {
+			c.o.progress(u.Complete, u.Total)
+		}
+	}()
+	err := remote.MultiWrite(batch, append(opts, remote.WithProgress(updates))...)
+	<-done
+	return err
 }
 
 // checkImmutable refuses the push when an immutable tag already names a
