@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== tools"
+./scripts/tools.sh
+eval "$(./scripts/tools.sh env | sed 's/^/export /')"
+
 echo "== gofmt"
 unformatted=$(gofmt -l . | grep -v '^vendor/' || true)
 if [ -n "$unformatted" ]; then

@@ -30,9 +30,18 @@ func (p *Pushed) DigestRef() string { return p.Repository + "@" + p.Digest }
 // at most once (blobs the registry has are skipped), one manifest PUT per tag.
 // Per-arch tags name the matching image of an index. An immutable tag that
 // already names another digest stops the push before anything is written.
-func (c *Client) Push(ctx context.Context, a Artifact, repo name.Repository, set tags.Set) (*Pushed, error) {
+func (c *Client) Push(ctx context.Context, a Artifact, repo name.Repository, set tags.Set, popts ...PushOption) (*Pushed, error) {
 	if len(set) == 0 {
 		return nil, fmt.Errorf("pushing to %s: no tags to push", repo)
+	}
+	var po pushOptions
+	for _, o := range popts {
+		o(&po)
+	}
+	var extraScopes []string
+	if m := po.mountFrom; m != nil && m.Registry == repo.Registry && m.String() != repo.String() {
+		a = mountable(a, *m)
+		extraScopes = append(extraScopes, m.Scope(scopePull))
 	}
 	digest, err := a.Digest()
 	if err != nil {
@@ -75,7 +84,7 @@ func (c *Client) Push(ctx context.Context, a Artifact, repo name.Repository, set
 		out.References = append(out.References, ref.String()+"@"+d.String())
 	}
 
-	opts, err := c.remote(ctx, repo, scopePush)
+	opts, err := c.remote(ctx, repo, scopePush, extraScopes...)
 	if err != nil {
 		return nil, err
 	}

@@ -195,8 +195,8 @@ const (
 
 // transport returns the authenticated transport for a repository, pinging the
 // registry only the first time.
-func (c *Client) transport(ctx context.Context, repo name.Repository, actions string) (http.RoundTripper, error) {
-	key := repo.String() + "#" + actions
+func (c *Client) transport(ctx context.Context, repo name.Repository, actions string, extraScopes ...string) (http.RoundTripper, error) {
+	key := repo.String() + "#" + actions + "#" + strings.Join(extraScopes, " ")
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if t, ok := c.conns[key]; ok {
@@ -210,7 +210,7 @@ func (c *Client) transport(ctx context.Context, repo name.Repository, actions st
 		}
 	}
 	scope := "repository:" + repo.RepositoryStr() + ":" + actions
-	t, err := transport.NewWithContext(ctx, repo.Registry, auth, transport.NewUserAgent(c.base, c.o.userAgent), []string{scope})
+	t, err := transport.NewWithContext(ctx, repo.Registry, auth, transport.NewUserAgent(c.base, c.o.userAgent), append([]string{scope}, extraScopes...))
 	if err != nil {
 		return nil, classify(fmt.Sprintf("connecting to %s", repo.RegistryStr()), err)
 	}
@@ -220,8 +220,8 @@ func (c *Client) transport(ctx context.Context, repo name.Repository, actions st
 
 // remote returns go-containerregistry options bound to our transport; its
 // own retries are off because ours, underneath, honour Retry-After.
-func (c *Client) remote(ctx context.Context, repo name.Repository, actions string) ([]remote.Option, error) {
-	t, err := c.transport(ctx, repo, actions)
+func (c *Client) remote(ctx context.Context, repo name.Repository, actions string, extraScopes ...string) ([]remote.Option, error) {
+	t, err := c.transport(ctx, repo, actions, extraScopes...)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
 	"github.com/tagflow/tagflow/internal/registrytest"
 	"github.com/tagflow/tagflow/pipeline/registry"
 )
@@ -242,4 +246,42 @@ func TestLoadErrors(t *testing.T) {
 			t.Errorf("Load(%s) = %v, want an error naming %s", name, err, path)
 		}
 	}
+}
+
+func TestPushMountsSharedLayers(t *testing.T) {
+	each(t, func(t *testing.T, kind registrytest.Kind) {
+		reg := registrytest.Start(t, kind, registrytest.Options{})
+		proxy := registrytest.NewProxy(t, reg.URL())
+		c := client(t, nil)
+		base := image(t, 3, 64<<10, time.Now())
+		auth, media := repoAt(t, proxy.Host, "acme/forward-auth"), repoAt(t, proxy.Host, "acme/ingest")
+		a, _ := registry.Load(writeLayout(t, base))
+		if _, err := c.Push(ctx, a, auth, tagSet(t, "", "dev", sha)); err != nil {
+			t.Fatal(err)
+		}
+		// Another service on the same base: only its own layer travels.
+		extra, err := random.Layer(8<<10, types.DockerLayer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		derived, err := mutate.AppendLayers(base, extra)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := registry.Load(writeLayout(t, derived))
+		proxy.Reset()
+		pushed, err := c.Push(ctx, b, media, tagSet(t, "", "dev", "ffffffff"), registry.MountFrom(auth))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pushed.Digest != digestOf(t, derived) {
+			t.Errorf("mounting changed the digest: %s, want %s", pushed.Digest, digestOf(t, derived))
+		}
+		if up := proxy.Uploaded(); up >= 64<<10 {
+			t.Errorf("uploaded %d bytes: the 3 shared 64 KiB layers should have been mounted (%s)", up, proxy.Summary())
+		}
+		if got, err := c.Resolve(ctx, media.Tag("env-dev")); err != nil || got != pushed.Digest {
+			t.Errorf("env-dev = %s, %v", got, err)
+		}
+	})
 }

@@ -13,8 +13,11 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tagflow/tagflow/pipeline/tags"
@@ -407,11 +410,16 @@ func (c *Client) apply(ctx context.Context, repo name.Repository, res *Retention
 			return err
 		}
 		res.TagDelete = ok
-		if ok {
+		switch {
+		case ok:
 			if err := c.parallel(ctx, doomedTags[1:], func(ctx context.Context, t string) error {
 				_, err := c.deleteTag(ctx, repo, t, opts)
 				return err
 			}); err != nil {
+				return err
+			}
+		case len(res.Doomed()) > 1:
+			if err := c.entomb(ctx, repo, doomedTags, opts); err != nil {
 				return err
 			}
 		}
@@ -457,6 +465,50 @@ func (c *Client) apply(ctx context.Context, repo name.Repository, res *Retention
 	}
 	sort.Strings(res.Deleted)
 	return nil
+}
+
+// entomb removes doomed tags on registries that cannot delete a single tag.
+// There every manifest delete scans every tag of the repository, so deleting
+// D digests among T tags costs D×T tag reads. Instead each doomed tag is
+// pointed at one tiny tombstone manifest and the tombstone is deleted: one
+// scan removes them all, and the doomed digests, now untagged, are deleted
+// against the few tags left. Only tags already doomed ever name the tombstone.
+func (c *Client) entomb(ctx context.Context, repo name.Repository, doomedTags []string, opts []remote.Option) error {
+	cfg := static.NewLayer([]byte("{}"), types.MediaType("application/vnd.oci.empty.v1+json"))
+	if err := remote.WriteLayer(repo, cfg, append(opts, remote.WithContext(ctx))...); err != nil {
+		return classify(fmt.Sprintf("writing the retention tombstone to %s", repo), err)
+	}
+	stone := tombstone{}
+	if err := c.parallel(ctx, doomedTags, func(ctx context.Context, t string) error {
+		if err := remote.Put(repo.Tag(t), stone, append(opts, remote.WithContext(ctx))...); err != nil {
+			return classify(fmt.Sprintf("retiring tag %s:%s", repo, t), err)
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	d, err := stone.Digest()
+	if err != nil {
+		return err
+	}
+	if err := remote.Delete(repo.Digest(d.String()), append(opts, remote.WithContext(ctx))...); err != nil {
+		return deleteError(repo.Digest(d.String()).String(), err)
+	}
+	return nil
+}
+
+// tombstone is an empty OCI image manifest: the OCI empty config, no layers.
+type tombstone struct{}
+
+const tombstoneManifest = `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",` +
+	`"config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},` +
+	`"layers":[],"annotations":{"org.opencontainers.image.description":"tagflow retention tombstone: the tags naming it are being deleted"}}`
+
+func (tombstone) RawManifest() ([]byte, error)        { return []byte(tombstoneManifest), nil }
+func (tombstone) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
+func (t tombstone) Digest() (v1.Hash, error) {
+	h, _, err := v1.SHA256(strings.NewReader(tombstoneManifest))
+	return h, err
 }
 
 func dedupe(xs []string) []string {

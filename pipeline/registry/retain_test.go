@@ -125,6 +125,15 @@ func TestRetain(t *testing.T) {
 				t.Errorf("tag %s of a deleted digest still resolves: %v", tag, err)
 			}
 		}
+		// Exactly the kept tags remain: no stray tag, no tombstone, no fallback tag of a deleted subject.
+		left, err := remote.List(repo, remote.WithContext(ctx))
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(left)
+		if want := []string{"aaaaaaa", "ccccccc", "ddddddd", "env-staging", "fffffff", "v1.0.0"}; !slices.Equal(left, want) {
+			t.Errorf("tags left = %v, want %v", left, want)
+		}
 		// A second run finds nothing more to delete.
 		again, err := c.Retain(ctx, repo, registry.RetainOptions{Keep: 1, Protect: opts.Protect, Apply: true})
 		if err != nil || len(again.Deleted) != 0 || len(again.Doomed()) != 0 {
