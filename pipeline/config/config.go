@@ -91,12 +91,31 @@ type Service struct {
 type GitOps struct {
 	Repo       string `yaml:"repo"`
 	Provider   string `yaml:"provider"` // github, gitea or none
+	APIURL     string `yaml:"api_url"`  // GitHub Enterprise or Gitea base URL; default from the provider and repo
 	BaseBranch string `yaml:"base_branch"`
 	// Path is the overlay file template; {service} and {env} are replaced.
 	Path string `yaml:"path"`
-	// Key is the dotted key path of the image value (image.tag, image.digest, image).
-	Key string `yaml:"key"`
+	// Keys maps dotted key paths in the overlay to what they receive:
+	// tag, digest, repository or reference (repository:tag@digest).
+	Keys map[string]string `yaml:"keys"`
+	// Tag is which immutable tag the overlay gets: version (vX.Y.Z when the
+	// digest has one, else the SHA) or sha.
+	Tag string `yaml:"tag"`
+	// Direct lists environments whose updates are committed straight to the
+	// base branch instead of proposed in a pull request.
+	Direct []string `yaml:"direct"`
+	Create bool     `yaml:"create"` // create missing overlay files and keys
+	Author string   `yaml:"author"` // "Name <email>" of the commits
+	Labels []string `yaml:"labels"`
+	// TitleTemplate and BodyTemplate are files (relative to the config) with
+	// text/template over the deployment; empty means tagflow's own.
+	TitleTemplate string   `yaml:"title_template"`
+	BodyTemplate  string   `yaml:"body_template"`
+	Verify        []string `yaml:"verify"` // checklist steps; empty means tagflow's own
 }
+
+// GitOpsFields are the values an overlay key can receive.
+var GitOpsFields = []string{"tag", "digest", "repository", "reference"}
 
 // Retention says how many historical digests to keep.
 type Retention struct {
@@ -164,8 +183,14 @@ func (c *Config) fill() {
 	if c.GitOps.Path == "" {
 		c.GitOps.Path = "apps/{service}/overlays/{env}/values.yaml"
 	}
-	if c.GitOps.Key == "" {
-		c.GitOps.Key = "image.tag"
+	if c.GitOps.Keys == nil {
+		c.GitOps.Keys = map[string]string{"image.tag": "tag"}
+	}
+	if c.GitOps.Tag == "" {
+		c.GitOps.Tag = "version"
+	}
+	if c.GitOps.Labels == nil {
+		c.GitOps.Labels = []string{"tagflow"}
 	}
 	for i := range c.Services {
 		if c.Services[i].Dockerfile == "" {
@@ -281,7 +306,10 @@ func yamlError(file string, err error) error {
 	return errors.Join(out...)
 }
 
-var serviceRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+var (
+	serviceRE = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+	authorRE  = regexp.MustCompile(`^[^<>]+ <[^<>@\s]+@[^<>\s]+>$`)
+)
 
 // validate checks the values; root gives the lines.
 func (c *Config) validate(root *yaml.Node) []error {
@@ -375,6 +403,28 @@ func (c *Config) validate(root *yaml.Node) []error {
 	}
 	if !strings.Contains(c.GitOps.Path, "{service}") || !strings.Contains(c.GitOps.Path, "{env}") {
 		bad([]string{"gitops", "path"}, "%q must contain {service} and {env}", c.GitOps.Path)
+	}
+	for k, f := range c.GitOps.Keys {
+		if !slices.Contains(GitOpsFields, f) {
+			bad([]string{"gitops", "keys", k}, "%q is not one of %s", f, strings.Join(GitOpsFields, ", "))
+		}
+		if k == "" || strings.HasPrefix(k, ".") || strings.HasSuffix(k, ".") || strings.Contains(k, "..") {
+			bad([]string{"gitops", "keys"}, "key path %q must be dotted keys like image.tag", k)
+		}
+	}
+	if len(c.GitOps.Keys) == 0 {
+		bad([]string{"gitops", "keys"}, "at least one key to set is needed")
+	}
+	if c.GitOps.Tag != "version" && c.GitOps.Tag != "sha" {
+		bad([]string{"gitops", "tag"}, "%q is not version or sha", c.GitOps.Tag)
+	}
+	for i, env := range c.GitOps.Direct {
+		if !slices.Contains(c.Environments, env) {
+			bad([]string{"gitops", "direct", strconv.Itoa(i)}, "%q is not one of the environments (%s)", env, strings.Join(c.Environments, ", "))
+		}
+	}
+	if a := c.GitOps.Author; a != "" && !authorRE.MatchString(a) {
+		bad([]string{"gitops", "author"}, "%q: want \"Name <email>\"", a)
 	}
 	if c.Retention.Keep < 1 {
 		bad([]string{"retention", "keep"}, "%d: keep at least 1 digest", c.Retention.Keep)

@@ -20,7 +20,7 @@ func TestDefault(t *testing.T) {
 	if !slices.Equal(c.Environments, []string{"dev", "staging", "prod"}) {
 		t.Errorf("environments = %v", c.Environments)
 	}
-	if c.GitOps.Path != "apps/{service}/overlays/{env}/values.yaml" || c.GitOps.Key != "image.tag" || c.GitOps.Provider != "none" {
+	if c.GitOps.Path != "apps/{service}/overlays/{env}/values.yaml" || c.GitOps.Keys["image.tag"] != "tag" || len(c.GitOps.Keys) != 1 || c.GitOps.Provider != "none" || c.GitOps.Tag != "version" {
 		t.Errorf("gitops = %+v", c.GitOps)
 	}
 	if c.Policy.TagPattern != policy.DefaultPattern {
@@ -36,7 +36,7 @@ func TestLoadFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Registry != "ghcr.io/acme" || c.Version.Source != "file" || c.Retention.Keep != 20 || c.GitOps.Key != "image.digest" {
+	if c.Registry != "ghcr.io/acme" || c.Version.Source != "file" || c.Retention.Keep != 20 || c.GitOps.Keys["image.digest"] != "digest" || c.GitOps.Tag != "sha" || c.GitOps.Direct[0] != "dev" {
 		t.Errorf("decoded %+v", c)
 	}
 	s, ok := c.Service("forward-auth")
@@ -101,6 +101,10 @@ func TestParseErrors(t *testing.T) {
 		{"provider", "gitops:\n  provider: gitlab\n", []string{"t.yaml:2: gitops.provider: ", "github, gitea, none"}},
 		{"overlay path", "gitops:\n  path: apps/values.yaml\n", []string{"t.yaml:2: gitops.path: ", "{service} and {env}"}},
 		{"keep", "retention:\n  keep: -1\n", []string{"t.yaml:2: retention.keep: ", "at least 1"}},
+		{"gitops field", "gitops:\n  keys:\n    image.tag: version\n", []string{"t.yaml:3: gitops.keys.image.tag: ", `"version" is not one of tag, digest`}},
+		{"gitops tag", "gitops:\n  tag: latest\n", []string{"t.yaml:2: gitops.tag: ", "version or sha"}},
+		{"gitops direct", "gitops:\n  direct: [qa]\n", []string{"t.yaml:2: gitops.direct.0: ", `"qa" is not one of the environments`}},
+		{"gitops author", "gitops:\n  author: bot\n", []string{"t.yaml:2: gitops.author: ", "Name <email>"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := config.Parse("t.yaml", []byte(tc.yaml))
@@ -177,7 +181,7 @@ func TestExampleDocumentsDefaults(t *testing.T) {
 	}
 	d := config.Default()
 	if c.Registry != d.Registry || !slices.Equal(c.Environments, d.Environments) || c.Policy.TagPattern != d.Policy.TagPattern ||
-		c.GitOps.Path != d.GitOps.Path || c.Retention.Keep != d.Retention.Keep || c.Version != d.Version {
+		c.GitOps.Path != d.GitOps.Path || c.GitOps.Keys["image.tag"] != d.GitOps.Keys["image.tag"] || c.GitOps.Tag != d.GitOps.Tag || c.Retention.Keep != d.Retention.Keep || c.Version != d.Version {
 		t.Errorf("examples/tagflow.yaml drifted from the defaults:\n%+v\n%+v", c, d)
 	}
 	if s, ok := c.Service("echo-server"); !ok || c.SourceDir(s) != filepath.Join("..", "..", "examples", "echo-server") {
