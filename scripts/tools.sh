@@ -7,9 +7,12 @@
 #   scripts/tools.sh env        print the environment the tests read (TAGFLOW_*)
 set -euo pipefail
 
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE="${TAGFLOW_TOOLS:-$HOME/.cache/tagflow-tools}"
 DISTRIBUTION_V3=v3.1.2
 CRANE=v0.22.1
+GITEA=v1.24.6
+TRIVY=v0.74.0
 
 apt_install() {
   local missing=()
@@ -33,19 +36,49 @@ go_tool() {
   fi
 }
 
+# gitea: its go.mod has replace directives, so `go install` refuses it; build
+# it inside a copy of its module (sqlite support needs cgo).
+gitea() {
+  local dir="$CACHE/gitea-$GITEA"
+  [ -x "$dir/gitea" ] && return 0
+  echo "tools: building code.gitea.io/gitea@$GITEA (first run only, several minutes)" >&2
+  local src
+  src=$(go mod download -json "code.gitea.io/gitea@$GITEA" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -d "$src" ] || { echo "tools: could not download gitea" >&2; return 1; }
+  local work="$CACHE/gitea-src-$GITEA"
+  rm -rf "$work" && cp -r "$src" "$work" && chmod -R u+w "$work"
+  mkdir -p "$dir"
+  (cd "$work" && CGO_ENABLED=1 GOFLAGS=-mod=mod go build -tags "sqlite sqlite_unlock_notify" -o "$dir/gitea" .)
+  rm -rf "$work"
+}
+
+# trivy: from its own tools module (tools/trivy), with the JSON v2
+# experiment it needs kept out of tagflow's module. About 7 minutes cold.
+trivy() {
+  local dir="$CACHE/trivy-$TRIVY"
+  [ -x "$dir/trivy" ] && return 0
+  echo "tools: building trivy $TRIVY (first run only, about 7 minutes)" >&2
+  mkdir -p "$dir"
+  (cd "$ROOT/tools/trivy" && GOEXPERIMENT=jsonv2 CGO_ENABLED=0 go build -trimpath -o "$dir/trivy" github.com/aquasecurity/trivy/cmd/trivy)
+}
+
 env_lines() {
   echo "TAGFLOW_REGISTRY_V2=$(command -v docker-registry || echo /usr/bin/docker-registry)"
   echo "TAGFLOW_REGISTRY_V3=$CACHE/distribution-$DISTRIBUTION_V3/registry"
   echo "TAGFLOW_CRANE=$CACHE/crane-$CRANE/crane"
   echo "TAGFLOW_SKOPEO=$(command -v skopeo || echo /usr/bin/skopeo)"
+  echo "TAGFLOW_GITEA=$CACHE/gitea-$GITEA/gitea"
+  echo "TAGFLOW_TRIVY=$CACHE/trivy-$TRIVY/trivy"
 }
 
 case "${1:-install}" in
   env) env_lines ;;
   install)
-    apt_install docker-registry apache2-utils skopeo ca-certificates
+    apt_install docker-registry apache2-utils skopeo ca-certificates git
     go_tool distribution "$DISTRIBUTION_V3" github.com/distribution/distribution/v3/cmd/registry
     go_tool crane "$CRANE" github.com/google/go-containerregistry/cmd/crane
+    gitea
+    trivy
     ;;
   *) echo "usage: $0 [install|env]" >&2; exit 2 ;;
 esac

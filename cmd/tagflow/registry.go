@@ -119,7 +119,7 @@ func (a *app) writeJSON(v any) error {
 func (a *app) pushCommand() *cobra.Command {
 	var req plan.Request
 	var rf registryFlags
-	var image string
+	var image, mountFrom string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "push --image PATH --service NAME --env ENV [--release] [--source DIR] [--registry HOST/NS]",
@@ -173,7 +173,15 @@ written. An image labelled with another commit than the source's is refused.`,
 			if err != nil {
 				return err
 			}
-			pushed, err := c.Push(cmd.Context(), art, repo, p.Tags)
+			var popts []registry.PushOption
+			if mountFrom != "" {
+				from, err := registry.ParseRepository(mountFrom)
+				if err != nil {
+					return usageError{err}
+				}
+				popts = append(popts, registry.MountFrom(from))
+			}
+			pushed, err := c.Push(cmd.Context(), art, repo, p.Tags, popts...)
 			if err != nil {
 				return err
 			}
@@ -195,6 +203,7 @@ written. An image labelled with another commit than the source's is refused.`,
 	f.BoolVar(&req.Release, "release", false, "a release build: tag it vX.Y.Z")
 	f.BoolVar(&req.Latest, "latest", false, "also tag latest (dev only)")
 	f.StringVar(&req.Branch, "branch", "", "branch being built, for detached CI checkouts")
+	f.StringVar(&mountFrom, "mount-from", "", "repository on the same registry to mount shared layers from instead of uploading them")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	rf.add(f)
 	for _, n := range []string{"image", "service", "env"} {
