@@ -48,7 +48,11 @@ gitea() {
   local work="$CACHE/gitea-src-$GITEA"
   rm -rf "$work" && cp -r "$src" "$work" && chmod -R u+w "$work"
   mkdir -p "$dir"
-  (cd "$work" && CGO_ENABLED=1 GOFLAGS=-mod=mod go build -tags "sqlite sqlite_unlock_notify" -o "$dir/gitea" .)
+  (cd "$work" && CGO_ENABLED=1 GOFLAGS=-mod=mod go build -tags "sqlite sqlite_unlock_notify" -o "$dir/gitea.tmp" .)
+  # Without the bindata tag Gitea reads locales and templates from disk
+  # (STATIC_ROOT_PATH): keep them beside the binary.
+  cp -r "$work/options" "$work/templates" "$dir/"
+  mv "$dir/gitea.tmp" "$dir/gitea"
   rm -rf "$work"
 }
 
@@ -62,6 +66,18 @@ trivy() {
   (cd "$ROOT/tools/trivy" && GOEXPERIMENT=jsonv2 CGO_ENABLED=0 go build -trimpath -o "$dir/trivy" github.com/aquasecurity/trivy/cmd/trivy)
 }
 
+# The SARIF 2.1.0 JSON schema, from the npm package that ships it, to
+# validate tagflow's SARIF output against.
+sarif_schema() {
+  local dir="$CACHE/sarif-2.1.0"
+  [ -f "$dir/sarif-2.1.0-rtm.5.json" ] && return 0
+  local tmp
+  tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack -q @microsoft/jest-sarif@1.0.0-beta.0 >/dev/null && tar xzf ./*.tgz package/lib/schemas/sarif-2.1.0-rtm.5.json)
+  mkdir -p "$dir" && mv "$tmp/package/lib/schemas/sarif-2.1.0-rtm.5.json" "$dir/"
+  rm -rf "$tmp"
+}
+
 env_lines() {
   echo "TAGFLOW_REGISTRY_V2=$(command -v docker-registry || echo /usr/bin/docker-registry)"
   echo "TAGFLOW_REGISTRY_V3=$CACHE/distribution-$DISTRIBUTION_V3/registry"
@@ -69,6 +85,7 @@ env_lines() {
   echo "TAGFLOW_SKOPEO=$(command -v skopeo || echo /usr/bin/skopeo)"
   echo "TAGFLOW_GITEA=$CACHE/gitea-$GITEA/gitea"
   echo "TAGFLOW_TRIVY=$CACHE/trivy-$TRIVY/trivy"
+  echo "TAGFLOW_SARIF_SCHEMA=$CACHE/sarif-2.1.0/sarif-2.1.0-rtm.5.json"
 }
 
 case "${1:-install}" in
@@ -77,6 +94,7 @@ case "${1:-install}" in
     apt_install docker-registry apache2-utils skopeo ca-certificates git
     go_tool distribution "$DISTRIBUTION_V3" github.com/distribution/distribution/v3/cmd/registry
     go_tool crane "$CRANE" github.com/google/go-containerregistry/cmd/crane
+    sarif_schema
     gitea
     trivy
     ;;

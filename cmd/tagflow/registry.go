@@ -110,8 +110,10 @@ type policyRefusal string
 
 func (p policyRefusal) Error() string { return "policy: " + string(p) }
 
-func (a *app) writeJSON(v any) error {
-	enc := json.NewEncoder(a.stdout)
+func (a *app) writeJSON(v any) error { return jsonTo(a.stdout, v) }
+
+func jsonTo(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

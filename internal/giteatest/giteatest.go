@@ -54,6 +54,7 @@ DISABLE_SSH = true
 OFFLINE_MODE = true
 APP_DATA_PATH = %[1]s/data
 LFS_START_SERVER = false
+STATIC_ROOT_PATH = %[5]s
 
 [database]
 DB_TYPE = sqlite3
@@ -108,7 +109,8 @@ func Start(t testing.TB) *Gitea {
 	}
 	ini := filepath.Join(dir, "app.ini")
 	secret := "tagflowtestsecretkeytagflowtestsecretkey1234567890ab"
-	if err := os.WriteFile(ini, []byte(fmt.Sprintf(appIni, dir, port, secret, user)), 0o600); err != nil {
+	// Locales and templates live beside the binary (built without bindata).
+	if err := os.WriteFile(ini, []byte(fmt.Sprintf(appIni, dir, port, secret, user, filepath.Dir(bin))), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	g := &Gitea{URL: "http://127.0.0.1:" + port, User: "gitops-admin", Password: "tagflow-Passw0rd!", dir: dir}

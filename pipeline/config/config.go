@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"gopkg.in/yaml.v3"
@@ -49,6 +50,7 @@ type Config struct {
 	GitOps    GitOps    `yaml:"gitops"`
 	Retention Retention `yaml:"retention"`
 	Policy    Policy    `yaml:"policy"`
+	Scan      Scan      `yaml:"scan"`
 
 	// Dir is the directory relative paths are resolved against: the config
 	// file's directory, or the working directory for the defaults.
@@ -122,6 +124,29 @@ type Retention struct {
 	Keep int `yaml:"keep"`
 }
 
+// Scan configures the vulnerability gate.
+type Scan struct {
+	Severity      []string `yaml:"severity"` // severities that fail the gate
+	IgnoreUnfixed bool     `yaml:"ignore_unfixed"`
+	IgnoreFile    string   `yaml:"ignore_file"`   // a .trivyignore, relative to the config
+	DBRepository  string   `yaml:"db_repository"` // a mirror of Trivy's DB (OCI repository)
+	CacheDir      string   `yaml:"cache_dir"`     // Trivy's cache; default Trivy's own
+	Trivy         string   `yaml:"trivy"`         // the trivy binary; default trivy on PATH
+	// Allow lists accepted findings, each until a date and for a reason; an
+	// expired entry no longer excuses anything and says so.
+	Allow []ScanAllow `yaml:"allow"`
+}
+
+// ScanAllow is one allow-list entry.
+type ScanAllow struct {
+	ID     string `yaml:"id"`
+	Until  string `yaml:"until"` // YYYY-MM-DD
+	Reason string `yaml:"reason"`
+}
+
+// ScanSeverities are the severities Trivy reports.
+var ScanSeverities = []string{"UNKNOWN", "LOW", "MEDIUM", "HIGH", "CRITICAL"}
+
 // Policy tunes the rules.
 type Policy struct {
 	// TagPattern is the admission pattern; the default accepts the configured
@@ -188,6 +213,9 @@ func (c *Config) fill() {
 	}
 	if c.GitOps.Tag == "" {
 		c.GitOps.Tag = "version"
+	}
+	if c.Scan.Severity == nil {
+		c.Scan.Severity = []string{"HIGH", "CRITICAL"}
 	}
 	if c.GitOps.Labels == nil {
 		c.GitOps.Labels = []string{"tagflow"}
@@ -425,6 +453,20 @@ func (c *Config) validate(root *yaml.Node) []error {
 	}
 	if a := c.GitOps.Author; a != "" && !authorRE.MatchString(a) {
 		bad([]string{"gitops", "author"}, "%q: want \"Name <email>\"", a)
+	}
+	for i, sev := range c.Scan.Severity {
+		if !slices.Contains(ScanSeverities, strings.ToUpper(sev)) {
+			bad([]string{"scan", "severity", strconv.Itoa(i)}, "%q is not one of %s", sev, strings.Join(ScanSeverities, ", "))
+		}
+	}
+	for i, a := range c.Scan.Allow {
+		at := []string{"scan", "allow", strconv.Itoa(i)}
+		if _, err := time.Parse(time.DateOnly, a.Until); err != nil {
+			bad(append(at, "until"), "%q: want a date YYYY-MM-DD: an exception without an end is not an exception", a.Until)
+		}
+		if a.ID == "" || strings.TrimSpace(a.Reason) == "" {
+			bad(at, "an allow-list entry needs an id and a reason")
+		}
 	}
 	if c.Retention.Keep < 1 {
 		bad([]string{"retention", "keep"}, "%d: keep at least 1 digest", c.Retention.Keep)

@@ -104,6 +104,9 @@ func TestParseErrors(t *testing.T) {
 		{"gitops field", "gitops:\n  keys:\n    image.tag: version\n", []string{"t.yaml:3: gitops.keys.image.tag: ", `"version" is not one of tag, digest`}},
 		{"gitops tag", "gitops:\n  tag: latest\n", []string{"t.yaml:2: gitops.tag: ", "version or sha"}},
 		{"gitops direct", "gitops:\n  direct: [qa]\n", []string{"t.yaml:2: gitops.direct.0: ", `"qa" is not one of the environments`}},
+		{"scan severity", "scan:\n  severity: [SEVERE]\n", []string{"t.yaml:2: scan.severity.0: ", `"SEVERE" is not one of`}},
+		{"scan allow date", "scan:\n  allow:\n    - {id: CVE-1, until: soon, reason: r}\n", []string{"t.yaml:3: scan.allow.0.until: ", "YYYY-MM-DD"}},
+		{"scan allow reason", "scan:\n  allow:\n    - {id: CVE-1, until: 2027-01-01}\n", []string{"t.yaml:3: scan.allow.0: ", "needs an id and a reason"}},
 		{"gitops author", "gitops:\n  author: bot\n", []string{"t.yaml:2: gitops.author: ", "Name <email>"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -181,7 +184,7 @@ func TestExampleDocumentsDefaults(t *testing.T) {
 	}
 	d := config.Default()
 	if c.Registry != d.Registry || !slices.Equal(c.Environments, d.Environments) || c.Policy.TagPattern != d.Policy.TagPattern ||
-		c.GitOps.Path != d.GitOps.Path || c.GitOps.Keys["image.tag"] != d.GitOps.Keys["image.tag"] || c.GitOps.Tag != d.GitOps.Tag || c.Retention.Keep != d.Retention.Keep || c.Version != d.Version {
+		c.GitOps.Path != d.GitOps.Path || c.GitOps.Keys["image.tag"] != d.GitOps.Keys["image.tag"] || c.GitOps.Tag != d.GitOps.Tag || !slices.Equal(c.Scan.Severity, d.Scan.Severity) || c.Retention.Keep != d.Retention.Keep || c.Version != d.Version {
 		t.Errorf("examples/tagflow.yaml drifted from the defaults:\n%+v\n%+v", c, d)
 	}
 	if s, ok := c.Service("echo-server"); !ok || c.SourceDir(s) != filepath.Join("..", "..", "examples", "echo-server") {

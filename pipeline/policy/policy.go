@@ -125,8 +125,10 @@ func (r Rules) Check(in Input) []Violation {
 		}
 	}
 
-	if v := r.CheckEnv(in.Env); v != nil {
-		out = append(out, *v)
+	if in.Env != "" { // a build has no target environment yet
+		if v := r.CheckEnv(in.Env); v != nil {
+			out = append(out, *v)
+		}
 	}
 
 	if v := r.CheckRegistry(in.Registry); v != nil {

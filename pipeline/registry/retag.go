@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/tagflow/tagflow/pipeline/tags"
@@ -113,3 +114,16 @@ func (c *Client) Verify(ctx context.Context, repo name.Repository, env, sha stri
 }
 
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// Image reads one platform's image of a reference (a base image, say).
+func (c *Client) Image(ctx context.Context, ref name.Reference, p v1.Platform) (v1.Image, error) {
+	opts, err := c.remote(ctx, ref.Context(), scopePull)
+	if err != nil {
+		return nil, err
+	}
+	img, err := remote.Image(ref, append(opts, remote.WithPlatform(p))...)
+	if err != nil {
+		return nil, classify(fmt.Sprintf("reading %s for %s", ref, p), err)
+	}
+	return img, nil
+}
