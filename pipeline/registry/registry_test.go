@@ -285,3 +285,37 @@ func TestPushMountsSharedLayers(t *testing.T) {
 		}
 	})
 }
+
+func TestAttach(t *testing.T) {
+	each(t, func(t *testing.T, kind registrytest.Kind) {
+		reg := registrytest.Start(t, kind, registrytest.Options{})
+		c := client(t, nil)
+		repo := repoAt(t, reg.Host, "acme/attached")
+		img := image(t, 1, 1024, time.Now())
+		a, _ := registry.Load(writeLayout(t, img))
+		pushed, err := c.Push(ctx, a, repo, tagSet(t, "", "dev", sha))
+		if err != nil {
+			t.Fatal(err)
+		}
+		subject, _ := registry.ParseDigestRef(pushed.DigestRef())
+		const kindA, kindB = "application/vnd.tagflow.test.a+json", "application/vnd.tagflow.test.b+json"
+		if _, err := c.Attach(ctx, subject, kindA, []byte(`{"n":1}`), nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Attach(ctx, subject, kindB, []byte(`{"n":2}`), nil); err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Attached(ctx, subject, kindA)
+		if err != nil || len(got) != 1 || string(got[0]) != `{"n":1}` {
+			t.Errorf("Attached(a) = %q, %v", got, err)
+		}
+		// The subject is untouched: same digest under its tags.
+		if d, _ := c.Resolve(ctx, repo.Tag("env-dev")); d != pushed.Digest {
+			t.Errorf("attaching moved env-dev to %s", d)
+		}
+		other, _ := registry.ParseDigestRef(repo.String() + "@" + digestOf(t, image(t, 1, 64, time.Now())))
+		if _, err := c.Attach(ctx, other, kindA, []byte(`{}`), nil); !errors.Is(err, registry.ErrNotFound) {
+			t.Errorf("Attach to a missing subject = %v", err)
+		}
+	})
+}
