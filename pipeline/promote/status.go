@@ -1,0 +1,92 @@
+package promote
+
+import (
+	"context"
+	"errors"
+
+	"github.com/tagflow/tagflow/pipeline/gitops"
+	"github.com/tagflow/tagflow/pipeline/registry"
+	"github.com/tagflow/tagflow/pipeline/tags"
+)
+
+// Cell is what one service runs in one environment.
+type Cell struct {
+	Service        string `json:"service"`
+	Env            string `json:"env"`
+	RegistryDigest string `json:"registry_digest,omitempty"` // env-<env>; empty when the tag does not exist
+	OverlayDigest  string `json:"overlay_digest,omitempty"`  // what the overlay deploys
+	OverlayTag     string `json:"overlay_tag,omitempty"`
+	Version        string `json:"version,omitempty"` // from the release record
+	Commit         string `json:"commit,omitempty"`
+	Drift          string `json:"drift,omitempty"` // why registry and overlay disagree; empty when they agree
+}
+
+// Status reads, for each service and environment, the env tag's digest, the
+// overlay's image and the release record, and says where they drift.
+func Status(ctx context.Context, d Deps, services []string) ([]Cell, error) {
+	var out []Cell
+	for _, svc := range services {
+		repo, err := d.repository(svc)
+		if err != nil {
+			return nil, err
+		}
+		for _, env := range d.Config.Environments {
+			c := Cell{Service: svc, Env: env}
+			c.RegistryDigest, err = d.Registry.Resolve(ctx, repo.Tag(tags.EnvPrefix+env))
+			if err != nil && !errors.Is(err, registry.ErrNotFound) {
+				return nil, err
+			}
+			t, err := d.GitOps(env)
+			if err != nil {
+				return nil, err
+			}
+			path, err := gitops.OverlayPath(t.PathTmpl, svc, env)
+			if err != nil {
+				return nil, err
+			}
+			rev, err := t.Repo.Read(ctx, path)
+			switch {
+			case errors.Is(err, gitops.ErrNoFile):
+				c.Drift = "no overlay " + path
+			case err != nil:
+				return nil, err
+			default:
+				img, err := gitops.Deployed(rev.Content, t.Keys)
+				if err != nil {
+					c.Drift = err.Error()
+					break
+				}
+				c.OverlayTag = img.Tag
+				if c.OverlayDigest, err = d.digestOf(ctx, repo, img); err != nil && !errors.Is(err, registry.ErrNotFound) {
+					return nil, err
+				}
+			}
+			digest := c.RegistryDigest
+			if digest == "" {
+				digest = c.OverlayDigest
+			}
+			if digest != "" {
+				if rec, err := Record(ctx, d.Registry, repo.Digest(digest)); err == nil && rec != nil {
+					c.Version, c.Commit = rec.Version, rec.Commit
+				}
+			}
+			switch {
+			case c.Drift != "":
+			case c.RegistryDigest == "" && c.OverlayDigest == "":
+			case c.RegistryDigest == "":
+				c.Drift = "env-" + env + " does not exist but the overlay deploys " + c.OverlayDigest
+			case c.OverlayDigest != c.RegistryDigest:
+				c.Drift = "env-" + env + " is " + c.RegistryDigest + " but the overlay deploys " + orNone(c.OverlayDigest)
+			}
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "nothing"
+	}
+	return s
+}
