@@ -1,0 +1,94 @@
+package promote_test
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tagflow/tagflow/internal/gittest"
+	"github.com/tagflow/tagflow/internal/trivytest"
+	"github.com/tagflow/tagflow/pipeline/plan"
+	"github.com/tagflow/tagflow/pipeline/promote"
+	"github.com/tagflow/tagflow/pipeline/registry"
+	"github.com/tagflow/tagflow/pipeline/scan"
+)
+
+// sourceRepo commits a copy of a Go program as a service's source.
+func sourceRepo(t *testing.T, from string, version string) *gittest.Repo {
+	t.Helper()
+	files := map[string]string{"VERSION": version + "\n"}
+	for _, f := range []string{"go.mod", "go.sum", "main.go"} {
+		if b, err := os.ReadFile(filepath.Join(from, f)); err == nil {
+			files[f] = string(b)
+		}
+	}
+	r := gittest.New(t)
+	r.Commit("feat: service", files)
+	return r
+}
+
+func TestRelease(t *testing.T) {
+	trivy := trivytest.Binary(t)
+	w := newWorld(t)
+	cache := t.TempDir()
+	trivytest.WriteDB(t, cache, trivytest.GoText)
+	scanOpts := &scan.Options{Trivy: trivy, CacheDir: cache, Offline: true}
+
+	src := sourceRepo(t, "../../examples/echo-server", "1.4.2")
+	meta := filepath.Join(t.TempDir(), "metadata.json")
+	out, err := promote.Release(ctx, w.deps, promote.ReleaseRequest{
+		Plan: plan.Request{Source: src.Dir, Service: "echo", Env: "dev", Release: true}, Scan: scanOpts, Metadata: meta, BuildID: "test-1",
+	})
+	if err != nil {
+		t.Fatalf("release: %v (steps %+v)", err, out.Steps)
+	}
+	var names []string
+	for _, s := range out.Steps {
+		names = append(names, s.Name+":"+s.Status)
+	}
+	if strings.Join(names, " ") != "plan:ok build:ok scan:ok push:ok record:ok gitops:ok metadata:ok" {
+		t.Errorf("steps = %v", names)
+	}
+	if w.env("dev") != out.Pushed.Digest || !strings.Contains(w.overlay("main", "dev"), out.Pushed.Digest) {
+		t.Errorf("dev does not run the release: env-dev %s", w.env("dev"))
+	}
+	var m promote.Metadata
+	data, _ := os.ReadFile(meta)
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Digest != out.Pushed.Digest || strings.Join(m.Tags, " ") != "v1.4.2 env-dev "+out.Plan.Source.ShortSHA() || !m.Scan.Passed || m.BuildID != "test-1" || len(m.References) != 3 {
+		t.Errorf("metadata = %+v", m)
+	}
+	rec, err := promote.Record(ctx, w.deps.Registry, w.repo.Digest(m.Digest))
+	if err != nil || rec == nil || rec.Commit != out.Plan.Source.Commit {
+		t.Errorf("attached record = %+v, %v", rec, err)
+	}
+	// The released digest promotes.
+	if _, err := promote.Promote(ctx, w.deps, promote.Request{Service: "echo", From: "dev", To: "staging"}); err != nil {
+		t.Errorf("promoting the release: %v", err)
+	}
+
+	// A vulnerable service stops at the scan, and nothing reaches the registry.
+	vuln := sourceRepo(t, "../scan/testdata/vulnerable", "2.0.0")
+	out, err = promote.Release(ctx, w.deps, promote.ReleaseRequest{
+		Plan: plan.Request{Source: vuln.Dir, Service: "vulnerable", Env: "dev", Release: true}, Scan: scanOpts,
+	})
+	var se *promote.StepError
+	if !errors.As(err, &se) || se.Step != "scan" || out.Pushed != nil {
+		t.Fatalf("vulnerable release = %v, %+v", err, out.Steps)
+	}
+	repo, _ := registry.ParseRepository(w.reg.Host + "/acme/vulnerable")
+	if _, err := w.deps.Registry.Resolve(ctx, repo.Tag("v2.0.0")); !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("the refused image was pushed: %v", err)
+	}
+
+	// Policy refuses before anything is built.
+	_, err = promote.Release(ctx, w.deps, promote.ReleaseRequest{Plan: plan.Request{Source: src.Dir, Service: "echo", Env: "prod", Latest: true}})
+	if !errors.As(err, &se) || se.Step != "policy" || !strings.Contains(err.Error(), "latest-env") {
+		t.Errorf("policy refusal = %v", err)
+	}
+}
