@@ -131,6 +131,7 @@ type Scan struct {
 	IgnoreFile    string   `yaml:"ignore_file"`   // a .trivyignore, relative to the config
 	DBRepository  string   `yaml:"db_repository"` // a mirror of Trivy's DB (OCI repository)
 	CacheDir      string   `yaml:"cache_dir"`     // Trivy's cache; default Trivy's own
+	Offline       bool     `yaml:"offline"`       // use the DB in the cache as it is; never download
 	Trivy         string   `yaml:"trivy"`         // the trivy binary; default trivy on PATH
 	// Allow lists accepted findings, each until a date and for a reason; an
 	// expired entry no longer excuses anything and says so.

@@ -119,6 +119,19 @@ type Outcome struct {
 	PR     *PullRequest `json:"pull_request,omitempty"`
 }
 
+// String says what happened, for people.
+func (o *Outcome) String() string {
+	switch {
+	case o.Result.UpToDate:
+		return o.Path + " already deploys this digest"
+	case o.PR != nil:
+		return "pull request " + o.PR.URL
+	case o.Result.Pushed:
+		return "pushed " + o.Result.Branch
+	}
+	return o.Result.Branch + " already carries this change"
+}
+
 // Open writes the deployment into its overlay and proposes it: branch, push,
 // pull request opened or updated. Running it again with the same deployment
 // changes nothing.

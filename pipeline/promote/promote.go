@@ -245,8 +245,8 @@ func (d Deps) overlay(ctx context.Context, repo name.Repository, service, env st
 }
 
 func (d Deps) digestOf(ctx context.Context, repo name.Repository, img gitops.Image) (string, error) {
-	if img.Digest != "" {
-		return img.Digest, nil
+	if strings.HasPrefix(img.Digest, "sha256:") {
+		return img.Digest, nil // anything else there is a placeholder, not a digest
 	}
 	if img.Tag == "" {
 		return "", fmt.Errorf("the overlay names neither a digest nor a tag")

@@ -145,7 +145,7 @@ func Release(ctx context.Context, d Deps, r ReleaseRequest) (*Released, error) {
 		if o.PR != nil {
 			rec.PullRequest = o.PR.URL
 		}
-		step("gitops", "ok", describe(o))
+		step("gitops", "ok", o.String())
 	}
 
 	if r.Metadata != "" {
@@ -210,16 +210,4 @@ func (d Deps) artifact(ctx context.Context, r ReleaseRequest, p *plan.Plan) (reg
 	// Push what the scanner saw: the layout, read back.
 	a, err = registry.Load(layout)
 	return a, layout, cleanup, err
-}
-
-func describe(o *gitops.Outcome) string {
-	switch {
-	case o.Result.UpToDate:
-		return o.Path + " already deploys this digest"
-	case o.PR != nil:
-		return "pull request " + o.PR.URL
-	case o.Result.Pushed:
-		return "pushed " + o.Result.Branch
-	}
-	return o.Result.Branch + " already carries this change"
 }

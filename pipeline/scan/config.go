@@ -14,13 +14,13 @@ import (
 // none is configured.
 func OptionsFrom(cfg *config.Config) (Options, error) {
 	s := cfg.Scan
-	o := Options{Trivy: s.Trivy, DBRepository: s.DBRepository, IgnoreUnfixed: s.IgnoreUnfixed, Gate: s.Severity}
+	o := Options{Trivy: s.Trivy, DBRepository: s.DBRepository, IgnoreUnfixed: s.IgnoreUnfixed, Gate: s.Severity, Offline: s.Offline}
 	if s.CacheDir != "" {
-		o.CacheDir = filepath.Join(cfg.Dir, s.CacheDir)
+		o.CacheDir = relativeTo(cfg.Dir, s.CacheDir)
 	}
 	switch {
 	case s.IgnoreFile != "":
-		o.IgnoreFile = filepath.Join(cfg.Dir, s.IgnoreFile)
+		o.IgnoreFile = relativeTo(cfg.Dir, s.IgnoreFile)
 	default:
 		if p := filepath.Join(cfg.Dir, ".trivyignore"); fileExists(p) {
 			o.IgnoreFile = p
@@ -34,6 +34,15 @@ func OptionsFrom(cfg *config.Config) (Options, error) {
 		o.Allow = append(o.Allow, Allow{ID: a.ID, Until: until, Reason: a.Reason})
 	}
 	return o, nil
+}
+
+// relativeTo resolves a configured path against the config's directory;
+// an absolute path stays as it is.
+func relativeTo(dir, p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
 }
 
 func fileExists(p string) bool {

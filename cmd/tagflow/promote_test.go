@@ -1,0 +1,95 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/tagflow/tagflow/internal/gittest"
+	"github.com/tagflow/tagflow/internal/registrytest"
+	"github.com/tagflow/tagflow/internal/trivytest"
+)
+
+func TestReleasePromoteStatus(t *testing.T) {
+	trivy := trivytest.Binary(t)
+	cache := t.TempDir()
+	trivytest.WriteDB(t, cache, trivytest.GoText)
+	reg := registrytest.Start(t, registrytest.V3, registrytest.Options{})
+	const token = "cli-flow-token"
+	srv := gittest.NewServer(t, "tagflow", token)
+	seed := gittest.New(t)
+	files := map[string]string{}
+	for _, env := range []string{"dev", "staging", "prod"} {
+		files["apps/echo/overlays/"+env+"/values.yaml"] = "image:\n  tag: none # set by tagflow\n  digest: none\n"
+	}
+	seed.Commit("seed", files)
+	url := srv.Init(t, "gitops", seed)
+
+	src := gittest.New(t)
+	echo := map[string]string{"VERSION": "1.4.2\n"}
+	for _, f := range []string{"go.mod", "main.go"} {
+		b, _ := os.ReadFile(filepath.Join("../../examples/echo-server", f))
+		echo[f] = string(b)
+	}
+	head := src.Commit("feat: echo", echo)
+
+	cfg := filepath.Join(t.TempDir(), "tagflow.yaml")
+	rel, _ := filepath.Rel(filepath.Dir(cfg), src.Dir)
+	os.WriteFile(cfg, []byte("registry: "+reg.Host+"/acme\nservices:\n  - name: echo\n    source: "+rel+
+		"\ngitops:\n  repo: "+url+"\n  keys: {image.tag: tag, image.digest: digest}\n  direct: [dev, staging]\n"+
+		"scan:\n  trivy: "+trivy+"\n  cache_dir: "+cache+"\n  offline: true\n"), 0o644)
+	t.Setenv(envGitOpsToken, token)
+	meta := filepath.Join(t.TempDir(), "meta.json")
+
+	code, out, errs := tagflow(t, "--config", cfg, "release", "--service", "echo", "--env", "dev", "--release", "--metadata", meta)
+	if code != exitOK {
+		t.Fatalf("release: exit %d\n%s%s", code, out, errs)
+	}
+	for _, want := range []string{"scan      ok", "push      ok", "record    ok", "gitops    ok  pushed main", "metadata  ok"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("release output lacks %q:\n%s", want, out)
+		}
+	}
+	var m struct {
+		Digest string
+		Tags   []string
+	}
+	data, _ := os.ReadFile(meta)
+	json.Unmarshal(data, &m)
+	if strings.Join(m.Tags, " ") != "v1.4.2 env-dev "+head[:7] {
+		t.Fatalf("metadata tags = %v", m.Tags)
+	}
+
+	code, out, errs = tagflow(t, "--config", cfg, "promote", "--service", "echo", "--from", "dev", "--to", "staging")
+	if code != exitOK || !strings.Contains(out, "promoted echo "+m.Digest+" (v1.4.2, commit "+head[:7]+") from dev to staging") {
+		t.Fatalf("promote: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, _ = tagflow(t, "--config", cfg, "promote", "--service", "echo", "--from", "dev", "--to", "staging")
+	if code != exitOK || !strings.Contains(out, "nothing to do") {
+		t.Errorf("re-promote: exit %d %s", code, out)
+	}
+	code, _, errs = tagflow(t, "--config", cfg, "promote", "--service", "echo", "--from", "dev", "--to", "prod")
+	if code != exitUsage || !strings.Contains(errs, "--skip") {
+		t.Errorf("dev→prod: exit %d %s", code, errs)
+	}
+	code, out, _ = tagflow(t, "--config", cfg, "status")
+	if code != exitOK || strings.Count(out, "v1.4.2") != 2 {
+		t.Errorf("status: exit %d\n%s", code, out)
+	}
+	// prod through a branch: env-prod moves, main's overlay waits for review: drift, exit 1.
+	code, out, errs = tagflow(t, "--config", cfg, "promote", "--service", "echo", "--from", "staging", "--to", "prod")
+	if code != exitOK || !strings.Contains(out, "gitops: pushed tagflow/echo/prod") {
+		t.Fatalf("staging→prod: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, _ = tagflow(t, "--config", cfg, "status", "--json")
+	var cells []struct{ Env, Drift string }
+	json.Unmarshal([]byte(out), &cells)
+	if code != exitOK || len(cells) != 3 || cells[2].Drift == "" {
+		t.Errorf("status --json: exit %d %+v", code, cells)
+	}
+	if code, _, _ = tagflow(t, "--config", cfg, "status"); code != exitFailed {
+		t.Errorf("status with drift: exit %d, want %d", code, exitFailed)
+	}
+}
