@@ -33,6 +33,7 @@ var errReported = errors.New("reported")
 type app struct {
 	stdout, stderr io.Writer
 	configPath     string
+	closers        []func() // run when the command ends (the embedded registry)
 }
 
 func (a *app) config() (*config.Config, error) {
@@ -80,6 +81,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		markRan(c, &ran)
 	}
 	err := root.ExecuteContext(ctx)
+	for _, c := range a.closers {
+		c()
+	}
 	switch {
 	case err == nil:
 		return exitOK

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/tagflow/tagflow/pipeline/config"
 	"github.com/tagflow/tagflow/pipeline/gitops"
+	"github.com/tagflow/tagflow/pipeline/local"
 	"github.com/tagflow/tagflow/pipeline/plan"
 	"github.com/tagflow/tagflow/pipeline/promote"
 	"github.com/tagflow/tagflow/pipeline/scan"
@@ -35,9 +37,26 @@ func (f *flowFlags) add(fs *pflag.FlagSet) {
 }
 
 // deps wires the pipeline to this command line's registry and GitOps settings.
-func (a *app) deps(cfg *config.Config, f *flowFlags) (promote.Deps, error) {
-	if f.registry != "" {
+// With no tagflow.yaml and no --registry it brings up the embedded defaults.
+func (a *app) deps(ctx context.Context, cfg *config.Config, f *flowFlags) (promote.Deps, error) {
+	switch {
+	case f.registry != "":
 		cfg.Registry = f.registry
+	case cfg.File == "":
+		state := stateDir()
+		if f.repoURL != "" {
+			cfg.GitOps.Repo = f.repoURL
+		}
+		env, err := local.Setup(ctx, cfg, state, filepath.Join("examples", "gitops"))
+		if err != nil {
+			return promote.Deps{}, err
+		}
+		a.closers = append(a.closers, func() { env.Close() })
+		fmt.Fprintf(a.stderr, "no tagflow.yaml: embedded registry %s (stored in %s)", env.Registry.Host, filepath.Join(state, "registry"))
+		if env.GitOps != "" {
+			fmt.Fprintf(a.stderr, ", local GitOps repository %s", env.GitOps)
+		}
+		fmt.Fprintln(a.stderr)
 	}
 	if v := cfg.Rules().CheckRegistry(cfg.Registry); v != nil {
 		return promote.Deps{}, policyRefusal(v.String())
@@ -76,7 +95,7 @@ Running it again changes nothing.`,
 			if err != nil {
 				return err
 			}
-			d, err := a.deps(cfg, &f)
+			d, err := a.deps(cmd.Context(), cfg, &f)
 			if err != nil {
 				return err
 			}
@@ -139,7 +158,7 @@ has is refused. --to takes a commit SHA or a sha256 digest instead.`,
 			if v := cfg.Rules().CheckEnv(r.Env); v != nil {
 				return usagef("%s", v.Message)
 			}
-			d, err := a.deps(cfg, &f)
+			d, err := a.deps(cmd.Context(), cfg, &f)
 			if err != nil {
 				return err
 			}
@@ -192,7 +211,7 @@ covers every configured service.`,
 			if len(services) == 0 {
 				return usagef("no services: pass --service or configure services in tagflow.yaml")
 			}
-			d, err := a.deps(cfg, &f)
+			d, err := a.deps(cmd.Context(), cfg, &f)
 			if err != nil {
 				return err
 			}
@@ -246,7 +265,7 @@ the policy or the scan refuses.`,
 			if err != nil {
 				return err
 			}
-			d, err := a.deps(cfg, &f)
+			d, err := a.deps(cmd.Context(), cfg, &f)
 			if err != nil {
 				return err
 			}
@@ -270,7 +289,7 @@ the policy or the scan refuses.`,
 			}
 			req.BuildID = buildID()
 			if req.Metadata == "" {
-				req.Metadata = filepath.Join(".tagflow", "metadata", req.Plan.Service+".json")
+				req.Metadata = filepath.Join(stateDir(), "metadata", req.Plan.Service+".json")
 			}
 			out, err := promote.Release(cmd.Context(), d, req)
 			if f.asJSON && out != nil {
@@ -300,11 +319,19 @@ the policy or the scan refuses.`,
 	fs.StringVar(&req.Image, "image", "", "a prebuilt image (OCI layout or docker-archive) instead of building")
 	fs.StringSliceVar(&req.Platforms, "platform", nil, "os/arch[/variant] to build (default: config platforms)")
 	fs.StringVar(&base, "base", "", "base image for the build: a reference or an OCI layout")
-	fs.StringVar(&req.Metadata, "metadata", "", "where to write the build-metadata JSON (default .tagflow/metadata/<service>.json)")
+	fs.StringVar(&req.Metadata, "metadata", "", "where to write the build-metadata JSON (default $TAGFLOW_STATE_DIR or .tagflow, metadata/<service>.json)")
 	f.add(fs)
 	_ = cmd.MarkFlagRequired("service")
 	_ = cmd.MarkFlagRequired("env")
 	return cmd
+}
+
+// stateDir is where tagflow keeps local state: $TAGFLOW_STATE_DIR or .tagflow.
+func stateDir() string {
+	if d := os.Getenv("TAGFLOW_STATE_DIR"); d != "" {
+		return d
+	}
+	return local.DefaultState
 }
 
 func describeMove(tag, from, to string, changed bool) string {

@@ -40,7 +40,7 @@ func (r *Repo) History(ctx context.Context, path string, limit int) ([]Revision,
 func (r *Repo) history(ctx context.Context, path string, limit int) ([]Revision, error) {
 	opts := &git.CloneOptions{URL: r.URL, Auth: r.auth(), ReferenceName: plumbing.NewBranchReferenceName(r.Base), SingleBranch: true, NoCheckout: true}
 	if limit == 1 {
-		opts.Depth = 1
+		opts.Depth = r.depth(1)
 	}
 	repo, err := git.CloneContext(ctx, memory.NewStorage(), memfs.New(), opts)
 	if err != nil {

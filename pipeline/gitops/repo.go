@@ -127,7 +127,7 @@ func (r *Repo) propose(ctx context.Context, ch Change, direct bool) (Result, err
 		Auth:          r.auth(),
 		ReferenceName: plumbing.NewBranchReferenceName(r.Base),
 		SingleBranch:  true,
-		Depth:         1,
+		Depth:         r.depth(1),
 	})
 	if err != nil {
 		return res, r.gitError("cloning", err)
@@ -220,6 +220,15 @@ func (r *Repo) propose(ctx context.Context, ch Change, direct bool) (Result, err
 	return res, nil
 }
 
+// depth is n for remote repositories and 0 (everything) for a local path:
+// go-git's in-process server does not do shallow, and on one disk it saves nothing.
+func (r *Repo) depth(n int) int {
+	if !strings.Contains(r.URL, "://") || strings.HasPrefix(r.URL, "file://") {
+		return 0
+	}
+	return n
+}
+
 // remoteHead is the remote branch's commit, or the zero hash when it does not exist.
 func (r *Repo) remoteHead(ctx context.Context, repo *git.Repository, branch string) (plumbing.Hash, error) {
 	rem, err := repo.Remote("origin")
@@ -245,7 +254,7 @@ func (r *Repo) sameChange(ctx context.Context, repo *git.Repository, branch stri
 	err := repo.FetchContext(ctx, &git.FetchOptions{
 		Auth:     r.auth(),
 		RefSpecs: []config.RefSpec{config.RefSpec(fmt.Sprintf("+refs/heads/%s:refs/remotes/origin/%s", branch, branch))},
-		Depth:    2,
+		Depth:    r.depth(2),
 	})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return false, r.gitError("fetching "+branch+" from", err)

@@ -29,7 +29,9 @@ func (c *Client) Attach(ctx context.Context, subject name.Digest, artifactType s
 		return "", classify(fmt.Sprintf("attaching to %s", subject), err)
 	}
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
-	img = mutate.ConfigMediaType(img, types.MediaType("application/vnd.oci.empty.v1+json"))
+	// The type goes in artifactType (OCI 1.1) and in the config media type,
+	// which registries that predate artifactType report instead.
+	img = mutate.ConfigMediaType(img, types.MediaType(artifactType))
 	img, err = mutate.Append(img, mutate.Addendum{Layer: static.NewLayer(data, types.MediaType(artifactType))})
 	if err != nil {
 		return "", err

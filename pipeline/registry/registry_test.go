@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -318,4 +319,71 @@ func TestAttach(t *testing.T) {
 			t.Errorf("Attach to a missing subject = %v", err)
 		}
 	})
+}
+
+func TestEmbeddedPersists(t *testing.T) {
+	dir := t.TempDir()
+	e, err := registry.Serve(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := client(t, nil)
+	img := image(t, 2, 4096, time.Now())
+	a, _ := registry.Load(writeLayout(t, img))
+	pushed, err := c.Push(ctx, a, repoAt(t, e.Host, "echo-server"), tagSet(t, "1.0.0", "dev", sha))
+	if err != nil {
+		t.Fatal(err)
+	}
+	subject, _ := registry.ParseDigestRef(pushed.DigestRef())
+	if _, err := c.Attach(ctx, subject, "application/vnd.tagflow.test+json", []byte(`{"ok":true}`), nil); err != nil {
+		t.Fatal(err)
+	}
+	e.Close()
+
+	// A new process: another port, the same images.
+	e2, err := registry.Serve(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	c2 := client(t, nil)
+	repo := repoAt(t, e2.Host, "echo-server")
+	for _, tag := range []string{"v1.0.0", "env-dev", sha[:7]} {
+		if got, err := c2.Resolve(ctx, repo.Tag(tag)); err != nil || got != pushed.Digest {
+			t.Errorf("after restart %s = %s, %v; want %s", tag, got, err, pushed.Digest)
+		}
+	}
+	// Blobs are there too: the image reads whole.
+	back, err := c2.Image(ctx, repo.Digest(pushed.Digest), v1.Platform{OS: "linux", Architecture: "amd64"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, _ := back.Layers()
+	for _, l := range ls {
+		rc, err := l.Compressed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.Close()
+	}
+	docs, err := c2.Attached(ctx, repo.Digest(pushed.Digest), "application/vnd.tagflow.test+json")
+	if err != nil || len(docs) != 1 {
+		t.Errorf("attached after restart = %q, %v", docs, err)
+	}
+	// Moving a tag persists too.
+	other := image(t, 1, 512, time.Now())
+	b, _ := registry.Load(writeLayout(t, other))
+	if _, err := c2.Push(ctx, b, repo, tagSet(t, "", "staging", "ffffffff")); err != nil {
+		t.Fatal(err)
+	}
+	od, _ := registry.ParseDigestRef(repo.String() + "@" + digestOf(t, other))
+	if _, err := c2.Retag(ctx, od, "env-dev"); err != nil {
+		t.Fatal(err)
+	}
+	e2.Close()
+	e3, _ := registry.Serve(dir)
+	defer e3.Close()
+	if got, _ := client(t, nil).Resolve(ctx, repoAt(t, e3.Host, "echo-server").Tag("env-dev")); got != digestOf(t, other) {
+		t.Errorf("moved env-dev after restart = %s, want %s", got, digestOf(t, other))
+	}
 }
