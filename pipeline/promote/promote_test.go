@@ -37,18 +37,32 @@ type world struct {
 // newWorld: a registry, a GitOps repository with echo's three overlays, and
 // a config where dev and staging take direct commits and prod goes through a
 // branch (a pull request with the provider none).
-func newWorld(t *testing.T) *world {
-	w := &world{t: t, reg: registrytest.Start(t, registrytest.V3, registrytest.Options{})}
+func newWorld(t *testing.T) *world { return newWorldOn(t, registrytest.V3) }
+
+func newWorldOn(t *testing.T, kind registrytest.Kind) *world {
+	w := &world{t: t, reg: registrytest.Start(t, kind, registrytest.Options{})}
 	w.srv = gittest.NewServer(t, "tagflow", token)
+	w.url = w.srv.Init(t, "gitops", overlaySeed(t, w.reg.Host))
+	w.configure("none", token, "[dev, staging]")
+	return w
+}
+
+// overlaySeed is a GitOps work tree with echo's three overlays.
+func overlaySeed(t *testing.T, host string) *gittest.Repo {
 	seed := gittest.New(t)
 	files := map[string]string{}
 	for _, env := range []string{"dev", "staging", "prod"} {
-		files["apps/echo/overlays/"+env+"/values.yaml"] = "# echo in " + env + "\nimage:\n  repository: " + w.reg.Host + "/acme/echo\n  tag: none\n  digest: none\n"
+		files["apps/echo/overlays/"+env+"/values.yaml"] = "# echo in " + env + "\nimage:\n  repository: " + host + "/acme/echo\n  tag: none\n  digest: none\n"
 	}
 	seed.Commit("seed", files)
-	w.url = w.srv.Init(t, "gitops", seed)
-	cfg, err := config.Parse("tagflow.yaml", []byte("registry: "+w.reg.Host+"/acme\ngitops:\n  repo: "+w.url+
-		"\n  keys:\n    image.tag: tag\n    image.digest: digest\n  direct: [dev, staging]\n"))
+	return seed
+}
+
+// configure points the world's deps at its registry and GitOps repository.
+func (w *world) configure(provider, tok, direct string) {
+	t := w.t
+	cfg, err := config.Parse("tagflow.yaml", []byte("registry: "+w.reg.Host+"/acme\ngitops:\n  repo: "+w.url+"\n  provider: "+provider+
+		"\n  keys:\n    image.tag: tag\n    image.digest: digest\n  direct: "+direct+"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,10 +71,9 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	w.deps = promote.Deps{Config: cfg, Registry: c, GitOps: func(env string) (gitops.Target, error) {
-		return gitops.NewTarget(cfg, env, "", "", token, nil)
+		return gitops.NewTarget(cfg, env, "", "", tok, nil)
 	}}
 	w.repo, _ = registry.ParseRepository(w.reg.Host + "/acme/echo")
-	return w
 }
 
 // release does what tagflow release does for dev: push with the plan's
@@ -118,7 +131,12 @@ func (w *world) merge() {
 }
 
 func TestPromoteAndRollBack(t *testing.T) {
-	w := newWorld(t)
+	for _, kind := range registrytest.Kinds {
+		t.Run(string(kind), func(t *testing.T) { promoteAndRollBack(t, newWorldOn(t, kind)) })
+	}
+}
+
+func promoteAndRollBack(t *testing.T, w *world) {
 	const shaA, shaB = "aaaaaaa1111111111111111111111111111111111", "bbbbbbb2222222222222222222222222222222222"
 	a := w.release("1.0.0", shaA, true)
 
