@@ -49,7 +49,7 @@ func BenchmarkBuildScan(b *testing.B) {
 		}
 	})
 	o.Platforms = []string{"linux/amd64", "linux/arm64"}
-	timeIt("rebuild echo-server, amd64+arm64 index", func() {
+	timeIt("build amd64+arm64 index (arm64 cold)", func() {
 		if _, err := build.Build(ctx, o); err != nil {
 			b.Fatal(err)
 		}

@@ -45,18 +45,9 @@ Dockerfile builds need a container engine: use the Dagger module for them.`,
 			if err != nil {
 				return err
 			}
-			p, err := plan.Make(cmd.Context(), cfg, req)
-			if errors.Is(err, plan.ErrInput) {
-				return usageError{err}
-			}
+			p, err := a.allowedPlan(cmd.Context(), cfg, req)
 			if err != nil {
 				return err
-			}
-			if !p.Allowed() {
-				for _, v := range p.Violations {
-					fmt.Fprintf(a.stderr, "policy: %s\n", v)
-				}
-				return errReported
 			}
 			if len(platforms) == 0 {
 				platforms = cfg.Platforms
@@ -94,10 +85,7 @@ Dockerfile builds need a container engine: use the Dagger module for them.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&req.Source, "source", "", "directory of the main package (default: the service's configured source)")
-	f.StringVar(&req.Service, "service", "", "service name (required)")
-	f.BoolVar(&req.Release, "release", false, "a release build: stamp and label vX.Y.Z")
-	f.StringVar(&req.Branch, "branch", "", "branch being built, for detached CI checkouts")
+	addPlanFlags(f, &req, false)
 	f.StringVar(&output, "output", "", "OCI layout directory, or a .tar docker-archive (required)")
 	f.StringSliceVar(&platforms, "platform", nil, "os/arch[/variant]; repeat or comma-separate (default: config platforms)")
 	f.StringVar(&base, "base", "", "base image: a registry reference or an OCI layout directory (default: none)")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,7 +12,9 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
+	"github.com/tagflow/tagflow/pipeline/config"
 	"github.com/tagflow/tagflow/pipeline/plan"
 )
 
@@ -62,17 +65,44 @@ is printed with its rule id.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&req.Source, "source", "", "source directory (default: the service's configured source)")
-	f.StringVar(&req.Service, "service", "", "service name: the repository under the registry (required)")
-	f.StringVar(&req.Env, "env", "", "target environment, e.g. dev, staging, prod (required)")
-	f.BoolVar(&req.Release, "release", false, "a release build: tag it vX.Y.Z")
+	addPlanFlags(f, &req, true)
 	f.StringVar(&req.Registry, "registry", "", "registry host[/namespace] (default from config)")
-	f.BoolVar(&req.Latest, "latest", false, "also tag latest (dev only; never prod or protected registries)")
-	f.StringVar(&req.Branch, "branch", "", "branch being built, for detached CI checkouts (default: read from git)")
 	f.BoolVar(&asJSON, "json", false, "print the plan as JSON")
 	_ = cmd.MarkFlagRequired("service")
 	_ = cmd.MarkFlagRequired("env")
 	return cmd
+}
+
+// addPlanFlags adds the flags that say what to plan; env is left out for
+// commands that build without a target environment.
+func addPlanFlags(f *pflag.FlagSet, req *plan.Request, env bool) {
+	f.StringVar(&req.Source, "source", "", "source directory (default: the service's configured source)")
+	f.StringVar(&req.Service, "service", "", "service name: the repository under the registry (required)")
+	if env {
+		f.StringVar(&req.Env, "env", "", "target environment, e.g. dev, staging, prod (required)")
+		f.BoolVar(&req.Latest, "latest", false, "also tag latest (dev only; never prod or protected registries)")
+	}
+	f.BoolVar(&req.Release, "release", false, "a release build: tag it vX.Y.Z")
+	f.StringVar(&req.Branch, "branch", "", "branch being built, for detached CI checkouts (default: read from git)")
+}
+
+// allowedPlan makes a plan and refuses it, printing each violation, when the
+// policy does: for commands that act on a plan rather than show it.
+func (a *app) allowedPlan(ctx context.Context, cfg *config.Config, req plan.Request) (*plan.Plan, error) {
+	p, err := plan.Make(ctx, cfg, req)
+	if errors.Is(err, plan.ErrInput) {
+		return nil, usageError{err}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !p.Allowed() {
+		for _, v := range p.Violations {
+			fmt.Fprintf(a.stderr, "policy: %s\n", v)
+		}
+		return nil, errReported
+	}
+	return p, nil
 }
 
 func printPlan(w io.Writer, p *plan.Plan) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
@@ -18,6 +17,7 @@ import (
 	"github.com/tagflow/tagflow/pipeline/local"
 	"github.com/tagflow/tagflow/pipeline/plan"
 	"github.com/tagflow/tagflow/pipeline/promote"
+	"github.com/tagflow/tagflow/pipeline/registry"
 	"github.com/tagflow/tagflow/pipeline/scan"
 )
 
@@ -117,10 +117,7 @@ Running it again changes nothing.`,
 				return nil
 			}
 			fmt.Fprintf(a.stdout, "promoted %s %s (%s, commit %.7s) from %s to %s\n", r.Service, p.Digest, p.Tag, p.Commit, r.From, r.To)
-			fmt.Fprintf(a.stdout, "  %s\n", describeMove(p.Moved.Tag, p.Moved.From, p.Moved.To, p.Moved.Changed))
-			if p.GitOps != nil {
-				fmt.Fprintf(a.stdout, "  gitops: %s\n", p.GitOps)
-			}
+			a.printMove(p.Moved, p.GitOps)
 			return nil
 		},
 	}
@@ -170,10 +167,7 @@ has is refused. --to takes a commit SHA or a sha256 digest instead.`,
 				return a.writeJSON(rb)
 			}
 			fmt.Fprintf(a.stdout, "rolled %s in %s back from %s to %s (%s)\n", r.Service, r.Env, rb.From, rb.To, rb.Tag)
-			fmt.Fprintf(a.stdout, "  %s\n", describeMove(rb.Moved.Tag, rb.Moved.From, rb.Moved.To, rb.Moved.Changed))
-			if rb.GitOps != nil {
-				fmt.Fprintf(a.stdout, "  gitops: %s\n", rb.GitOps)
-			}
+			a.printMove(rb.Moved, rb.GitOps)
 			return nil
 		},
 	}
@@ -277,11 +271,7 @@ the policy or the scan refuses.`,
 			if err != nil {
 				return err
 			}
-			trivy := o.Trivy
-			if trivy == "" {
-				trivy = "trivy"
-			}
-			if _, err := exec.LookPath(trivy); err != nil {
+			if !o.Available() {
 				req.NoScan = "trivy is not installed"
 				fmt.Fprintf(a.stderr, "\n!!! NOTICE: %s: the image will be pushed UNSCANNED and its record will say so.\n!!! Install Trivy or set scan.trivy to gate releases on vulnerabilities.\n\n", req.NoScan)
 			} else {
@@ -311,11 +301,7 @@ the policy or the scan refuses.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&req.Plan.Source, "source", "", "source directory (default: the service's configured source)")
-	fs.StringVar(&req.Plan.Service, "service", "", "service name (required)")
-	fs.StringVar(&req.Plan.Env, "env", "", "the environment to deploy to (required)")
-	fs.BoolVar(&req.Plan.Release, "release", false, "a release build: tag it vX.Y.Z")
-	fs.StringVar(&req.Plan.Branch, "branch", "", "branch being built, for detached CI checkouts")
+	addPlanFlags(fs, &req.Plan, true)
 	fs.StringVar(&req.Image, "image", "", "a prebuilt image (OCI layout or docker-archive) instead of building")
 	fs.StringSliceVar(&req.Platforms, "platform", nil, "os/arch[/variant] to build (default: config platforms)")
 	fs.StringVar(&base, "base", "", "base image for the build: a reference or an OCI layout")
@@ -334,14 +320,19 @@ func stateDir() string {
 	return local.DefaultState
 }
 
-func describeMove(tag, from, to string, changed bool) string {
+// printMove says what happened to the env tag and the overlay.
+func (a *app) printMove(m registry.Moved, o *gitops.Outcome) {
 	switch {
-	case !changed:
-		return tag + " already at " + to
-	case from == "":
-		return tag + " created at " + to
+	case !m.Changed:
+		fmt.Fprintf(a.stdout, "  %s already at %s\n", m.Tag, m.To)
+	case m.From == "":
+		fmt.Fprintf(a.stdout, "  %s created at %s\n", m.Tag, m.To)
+	default:
+		fmt.Fprintf(a.stdout, "  %s moved from %s to %s\n", m.Tag, m.From, m.To)
 	}
-	return tag + " moved from " + from + " to " + to
+	if o != nil {
+		fmt.Fprintf(a.stdout, "  gitops: %s\n", o)
+	}
 }
 
 func short(d string) string {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -141,18 +140,9 @@ written. An image labelled with another commit than the source's is refused.`,
 				return err
 			}
 			req.Registry = rf.registry
-			p, err := plan.Make(cmd.Context(), cfg, req)
-			if errors.Is(err, plan.ErrInput) {
-				return usageError{err}
-			}
+			p, err := a.allowedPlan(cmd.Context(), cfg, req)
 			if err != nil {
 				return err
-			}
-			if !p.Allowed() {
-				for _, v := range p.Violations {
-					fmt.Fprintf(a.stderr, "policy: %s\n", v)
-				}
-				return errReported
 			}
 			art, err := registry.Load(image)
 			if err != nil {
@@ -199,12 +189,7 @@ written. An image labelled with another commit than the source's is refused.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&image, "image", "", "OCI layout directory or docker-archive tarball (required)")
-	f.StringVar(&req.Source, "source", "", "source directory (default: the service's configured source)")
-	f.StringVar(&req.Service, "service", "", "service name (required)")
-	f.StringVar(&req.Env, "env", "", "target environment (required)")
-	f.BoolVar(&req.Release, "release", false, "a release build: tag it vX.Y.Z")
-	f.BoolVar(&req.Latest, "latest", false, "also tag latest (dev only)")
-	f.StringVar(&req.Branch, "branch", "", "branch being built, for detached CI checkouts")
+	addPlanFlags(f, &req, true)
 	f.StringVar(&mountFrom, "mount-from", "", "repository on the same registry to mount shared layers from instead of uploading them")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	rf.add(f)

@@ -87,12 +87,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if _, err := checkGate(o.Gate); err != nil {
 		return nil, err
 	}
-	trivy := o.Trivy
-	if trivy == "" {
-		trivy = "trivy"
-	}
-	if _, err := exec.LookPath(trivy); err != nil {
-		return nil, fmt.Errorf("scanning %s: %w (%s): install it or pass its path", o.Image, ErrNoTrivy, trivy)
+	trivy, err := o.trivy()
+	if err != nil {
+		return nil, fmt.Errorf("scanning %s: %w", o.Image, err)
 	}
 	timeout := o.Timeout
 	if timeout == 0 {
@@ -145,6 +142,24 @@ func Evaluate(report []byte, o Options) (*Result, error) {
 	}
 	res.decide(o, ignored)
 	return res, nil
+}
+
+// Available reports whether the Trivy binary the options name can be run.
+func (o Options) Available() bool {
+	_, err := o.trivy()
+	return err == nil
+}
+
+func (o Options) trivy() (string, error) {
+	name := o.Trivy
+	if name == "" {
+		name = "trivy"
+	}
+	path, err := exec.LookPath(name)
+	if err != nil {
+		return "", fmt.Errorf("%w (%s): install it or set its path", ErrNoTrivy, name)
+	}
+	return path, nil
 }
 
 func now(o Options) time.Time {
