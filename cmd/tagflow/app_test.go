@@ -158,3 +158,17 @@ func TestHelpTeaches(t *testing.T) {
 		}
 	}
 }
+
+func TestPolicyExport(t *testing.T) {
+	code, out, errs := tagflow(t, "policy", "export", "--format", "gatekeeper", "--digest-namespace", "prod")
+	if code != exitOK || !strings.Contains(out, "kind: ConstraintTemplate") || !strings.Contains(out, "namespaces: ['prod']") || !strings.Contains(out, "localhost:5000") {
+		t.Errorf("gatekeeper export: exit %d\n%s%s", code, out, errs)
+	}
+	code, out, _ = tagflow(t, "policy", "export", "--format", "kyverno")
+	if code != exitOK || !strings.Contains(out, "kind: ClusterPolicy") || strings.Contains(out, "digest-pinned") {
+		t.Errorf("kyverno export: exit %d\n%s", code, out)
+	}
+	if code, _, _ = tagflow(t, "policy", "export", "--format", "opa"); code != exitUsage {
+		t.Errorf("unknown format: exit %d", code)
+	}
+}
