@@ -172,3 +172,11 @@ func TestPolicyExport(t *testing.T) {
 		t.Errorf("unknown format: exit %d", code)
 	}
 }
+
+func TestWebhookNeedsASecret(t *testing.T) {
+	t.Setenv("TAGFLOW_WEBHOOK_SECRET", "")
+	code, _, errs := tagflow(t, "webhook", "serve", "--addr", "127.0.0.1:0")
+	if code != exitUsage || !strings.Contains(errs, "TAGFLOW_WEBHOOK_SECRET") {
+		t.Errorf("exit %d %s", code, errs)
+	}
+}

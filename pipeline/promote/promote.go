@@ -26,6 +26,19 @@ import (
 // scan went. Promotion reads it to know the digest passed verification.
 const RecordType = "application/vnd.tagflow.release.v1+json"
 
+// MoveType is the artifact type of the record tagflow attaches to a digest
+// right before it points an env tag at it: how the registry webhook tells
+// tagflow's moves from others.
+const MoveType = "application/vnd.tagflow.move.v1+json"
+
+// Move is a move record.
+type Move struct {
+	Env    string    `json:"env"`
+	Digest string    `json:"digest"`
+	By     string    `json:"by"` // promote or rollback
+	At     time.Time `json:"at"`
+}
+
 // Errors callers branch on.
 var (
 	ErrOrder       = errors.New("promotion skips an environment")
@@ -168,7 +181,7 @@ func Promote(ctx context.Context, d Deps, r Request) (*Promotion, error) {
 	if approved != digest {
 		return nil, fmt.Errorf("promoting %s: %w: %s runs %s, but commit %s is %s", r.Service, ErrNotApproved, r.From, digest, sha[:tags.ShortLen], approved)
 	}
-	if p.Moved, err = d.move(ctx, ref, r.To); err != nil {
+	if p.Moved, err = d.move(ctx, ref, r.To, "promote"); err != nil {
 		return nil, err
 	}
 	if p.Tag, err = gitops.PickTag(rec.Tags, d.Config.GitOps.Tag); err != nil {
@@ -256,7 +269,17 @@ func (d Deps) digestOf(ctx context.Context, repo name.Repository, img gitops.Ima
 
 // move points env-<env> at digest and checks, after writing, that it still
 // does: two updates at once cannot both move the tag unnoticed.
-func (d Deps) move(ctx context.Context, digest name.Digest, env string) (registry.Moved, error) {
+func (d Deps) move(ctx context.Context, digest name.Digest, env, by string) (registry.Moved, error) {
+	current, err := d.Registry.Resolve(ctx, digest.Context().Tag(tags.EnvPrefix+env))
+	if err != nil && !errors.Is(err, registry.ErrNotFound) {
+		return registry.Moved{}, err
+	}
+	if current != digest.DigestStr() {
+		rec, _ := json.Marshal(Move{Env: env, Digest: digest.DigestStr(), By: by, At: time.Now().UTC()})
+		if _, err := d.Registry.Attach(ctx, digest, MoveType, rec, nil); err != nil {
+			return registry.Moved{}, err
+		}
+	}
 	moved, err := d.Registry.Retag(ctx, digest, tags.EnvPrefix+env)
 	if err != nil {
 		return registry.Moved{}, err

@@ -118,7 +118,7 @@ func RollBack(ctx context.Context, d Deps, r RollbackRequest) (*Rollback, error)
 		return nil, fmt.Errorf("rolling back to %s: no immutable tag names it; pass --to with the commit SHA", target.Digest)
 	}
 	res.Tag = dep.Image.Tag
-	if res.Moved, err = d.move(ctx, ref, r.Env); err != nil {
+	if res.Moved, err = d.move(ctx, ref, r.Env, "rollback"); err != nil {
 		return res, err
 	}
 	res.GitOps, err = d.deploy(ctx, r.Env, dep, fmt.Sprintf("rollback(%s): %s → %s", r.Service, r.Env, dep.Image.Tag))

@@ -90,3 +90,13 @@ func orNone(s string) string {
 	}
 	return s
 }
+
+// Deployed returns the digest an environment's overlay deploys for a service.
+func Deployed(ctx context.Context, d Deps, service, env string) (string, error) {
+	repo, err := d.repository(service)
+	if err != nil {
+		return "", err
+	}
+	digest, _, err := d.overlay(ctx, repo, service, env)
+	return digest, err
+}
