@@ -85,13 +85,14 @@ env_lines() {
   echo "TAGFLOW_SKOPEO=$(command -v skopeo || echo /usr/bin/skopeo)"
   echo "TAGFLOW_GITEA=$CACHE/gitea-$GITEA/gitea"
   echo "TAGFLOW_TRIVY=$CACHE/trivy-$TRIVY/trivy"
+  echo "TAGFLOW_CHROMIUM=$(command -v chromium || echo /usr/bin/chromium)"
   echo "TAGFLOW_SARIF_SCHEMA=$CACHE/sarif-2.1.0/sarif-2.1.0-rtm.5.json"
 }
 
 case "${1:-install}" in
   env) env_lines ;;
   install)
-    apt_install docker-registry apache2-utils skopeo ca-certificates git
+    apt_install docker-registry apache2-utils skopeo ca-certificates git chromium
     go_tool distribution "$DISTRIBUTION_V3" github.com/distribution/distribution/v3/cmd/registry
     go_tool crane "$CRANE" github.com/google/go-containerregistry/cmd/crane
     sarif_schema

@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/tagflow/tagflow/pipeline/config"
+	"github.com/tagflow/tagflow/pipeline/dashboard"
 	"github.com/tagflow/tagflow/pipeline/gitops"
 	"github.com/tagflow/tagflow/pipeline/local"
 	"github.com/tagflow/tagflow/pipeline/plan"
@@ -184,8 +186,10 @@ has is refused. --to takes a commit SHA or a sha256 digest instead.`,
 func (a *app) statusCommand() *cobra.Command {
 	var f flowFlags
 	var services []string
+	var htmlPath string
+	var history int
 	cmd := &cobra.Command{
-		Use:   "status [--service NAME…] [--json]",
+		Use:   "status [--service NAME…] [--json] [--html PATH]",
 		Short: "Show what each service runs in each environment, and where registry and GitOps drift",
 		Long: `status reads, for each service and environment, the digest env-<env> names in the
 registry, the image the GitOps overlay deploys, and the version and commit from the
@@ -209,9 +213,15 @@ covers every configured service.`,
 			if err != nil {
 				return err
 			}
-			cells, err := promote.Status(cmd.Context(), d, services)
+			cells, err := promote.Status(cmd.Context(), d, services, history)
 			if err != nil {
 				return err
+			}
+			if htmlPath != "" {
+				if err := writeDashboard(htmlPath, cfg.Environments, cells); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stderr, "wrote %s\n", htmlPath)
 			}
 			if f.asJSON {
 				return a.writeJSON(cells)
@@ -234,6 +244,8 @@ covers every configured service.`,
 		},
 	}
 	cmd.Flags().StringSliceVar(&services, "service", nil, "service to show; repeat (default: all configured)")
+	cmd.Flags().StringVar(&htmlPath, "html", "", "also write the dashboard: one self-contained HTML page")
+	cmd.Flags().IntVar(&history, "history", 5, "past deployments to read per environment")
 	f.add(cmd.Flags())
 	return cmd
 }
@@ -310,6 +322,18 @@ the policy or the scan refuses.`,
 	_ = cmd.MarkFlagRequired("service")
 	_ = cmd.MarkFlagRequired("env")
 	return cmd
+}
+
+func writeDashboard(path string, envs []string, cells []promote.Cell) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := dashboard.Render(f, dashboard.New("tagflow — what runs where", envs, cells, time.Now())); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // stateDir is where tagflow keeps local state: $TAGFLOW_STATE_DIR or .tagflow.

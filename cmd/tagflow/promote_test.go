@@ -2,11 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/tagflow/tagflow/internal/browsertest"
 	"github.com/tagflow/tagflow/internal/gittest"
 	"github.com/tagflow/tagflow/internal/registrytest"
 	"github.com/tagflow/tagflow/internal/trivytest"
@@ -91,5 +93,58 @@ func TestReleasePromoteStatus(t *testing.T) {
 	}
 	if code, _, _ = tagflow(t, "--config", cfg, "status"); code != exitFailed {
 		t.Errorf("status with drift: exit %d, want %d", code, exitFailed)
+	}
+
+	// The dashboard, loaded in a real browser.
+	page := filepath.Join(t.TempDir(), "status.html")
+	if code, _, errs = tagflow(t, "--config", cfg, "status", "--html", page); code != exitFailed || !strings.Contains(errs, "wrote "+page) {
+		t.Fatalf("status --html: exit %d %s", code, errs)
+	}
+	dom := browsertest.DOM(t, "file://"+page)
+	for _, want := range []string{
+		`data-env="dev" data-digest="` + m.Digest + `" data-drift="false"`,
+		`data-env="staging" data-digest="` + m.Digest + `" data-drift="false"`,
+		`data-env="prod" data-digest="` + m.Digest + `" data-drift="true"`,
+		"Drift: env-prod is " + m.Digest, "v1.4.2", head[:7], "Recent deployments",
+	} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("dashboard DOM lacks %q", want)
+		}
+	}
+	if strings.Contains(dom, "<script") {
+		t.Error("the dashboard uses JavaScript")
+	}
+	shot := filepath.Join(t.TempDir(), "dashboard-phone.png")
+	browsertest.Screenshot(t, "file://"+page, shot, 390, 844)
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() != 390 {
+		t.Errorf("phone screenshot is %dpx wide", b.Dx())
+	}
+	// The drift is visible: the prod card's red border is in the picture.
+	red := 0
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			r, g, bl, _ := img.At(x, y).RGBA()
+			if r>>8 > 180 && g>>8 < 60 && bl>>8 < 80 {
+				red++
+			}
+		}
+	}
+	if red < 50 {
+		t.Errorf("no drift highlight in the screenshot (%d red pixels)", red)
+	}
+	t.Logf("dashboard screenshot: %s", shot)
+	if dir := os.Getenv("TAGFLOW_ARTIFACTS"); dir != "" {
+		data, _ := os.ReadFile(shot)
+		os.WriteFile(filepath.Join(dir, "dashboard-phone.png"), data, 0o644)
 	}
 }

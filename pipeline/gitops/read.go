@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/go-git/go-billy/v5/memfs"
 	"github.com/go-git/go-git/v5"
@@ -18,6 +19,7 @@ import (
 // Revision is one version of an overlay file on the base branch.
 type Revision struct {
 	Commit  string
+	When    time.Time // the commit's time
 	Content []byte
 }
 
@@ -65,10 +67,13 @@ func (r *Repo) history(ctx context.Context, path string, limit int) ([]Revision,
 			return err
 		}
 		if len(out) > 0 && string(out[len(out)-1].Content) == string(content) {
+			// The same content further back: it arrived earlier than we thought.
+			out[len(out)-1].Commit, out[len(out)-1].When = c.Hash.String(), c.Committer.When.UTC()
 			return nil
 		}
-		out = append(out, Revision{Commit: c.Hash.String(), Content: content})
-		if limit > 0 && len(out) >= limit {
+		out = append(out, Revision{Commit: c.Hash.String(), When: c.Committer.When.UTC(), Content: content})
+		if limit > 0 && len(out) > limit {
+			out = out[:limit]
 			return stop
 		}
 		return nil

@@ -174,7 +174,7 @@ func promoteAndRollBack(t *testing.T, w *world) {
 	if w.env("prod") != b {
 		t.Fatalf("env-prod = %s, want %s", w.env("prod"), b)
 	}
-	cells, err := promote.Status(ctx, w.deps, []string{"echo"})
+	cells, err := promote.Status(ctx, w.deps, []string{"echo"}, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func promoteAndRollBack(t *testing.T, w *world) {
 		t.Fatalf("rollback = %+v", rb)
 	}
 	// Before the rollback PR merges, registry and GitOps drift, and status says so.
-	cells, _ = promote.Status(ctx, w.deps, []string{"echo"})
+	cells, _ = promote.Status(ctx, w.deps, []string{"echo"}, 3)
 	if prod := cells[2]; prod.Env != "prod" || !strings.Contains(prod.Drift, "env-prod is "+a) {
 		t.Errorf("status during rollback = %+v", prod)
 	}

@@ -2,7 +2,10 @@ package promote
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"strings"
+	"time"
 
 	"github.com/tagflow/tagflow/pipeline/gitops"
 	"github.com/tagflow/tagflow/pipeline/registry"
@@ -19,11 +22,24 @@ type Cell struct {
 	Version        string `json:"version,omitempty"` // from the release record
 	Commit         string `json:"commit,omitempty"`
 	Drift          string `json:"drift,omitempty"` // why registry and overlay disagree; empty when they agree
+	// Moved is when the environment got its digest: the move record, or the
+	// release, or the overlay commit.
+	Moved   time.Time `json:"moved,omitempty"`
+	History []Deploy  `json:"history,omitempty"` // the overlay's recent deployments, newest first
+}
+
+// Deploy is one past deployment of an environment, from the overlay's history.
+type Deploy struct {
+	Digest string    `json:"digest"`
+	Tag    string    `json:"tag"`
+	Commit string    `json:"commit"` // GitOps repository commit
+	When   time.Time `json:"when"`
 }
 
 // Status reads, for each service and environment, the env tag's digest, the
-// overlay's image and the release record, and says where they drift.
-func Status(ctx context.Context, d Deps, services []string) ([]Cell, error) {
+// overlay's image and the release record, and says where they drift. With
+// history > 0 it also reads that many past deployments from the overlay.
+func Status(ctx context.Context, d Deps, services []string, history int) ([]Cell, error) {
 	var out []Cell
 	for _, svc := range services {
 		repo, err := d.repository(svc)
@@ -44,7 +60,15 @@ func Status(ctx context.Context, d Deps, services []string) ([]Cell, error) {
 			if err != nil {
 				return nil, err
 			}
-			rev, err := t.Repo.Read(ctx, path)
+			limit := 1
+			if history > 0 {
+				limit = history
+			}
+			revs, err := t.Repo.History(ctx, path, limit)
+			var rev gitops.Revision
+			if len(revs) > 0 {
+				rev = revs[0]
+			}
 			switch {
 			case errors.Is(err, gitops.ErrNoFile):
 				c.Drift = "no overlay " + path
@@ -66,8 +90,32 @@ func Status(ctx context.Context, d Deps, services []string) ([]Cell, error) {
 				digest = c.OverlayDigest
 			}
 			if digest != "" {
-				if rec, err := Record(ctx, d.Registry, repo.Digest(digest)); err == nil && rec != nil {
+				ref := repo.Digest(digest)
+				if rec, err := Record(ctx, d.Registry, ref); err == nil && rec != nil {
 					c.Version, c.Commit = rec.Version, rec.Commit
+					if rec.Env == env {
+						c.Moved = rec.Created
+					}
+				}
+				if moves, err := d.Registry.Attached(ctx, ref, MoveType); err == nil {
+					for _, m := range moves {
+						var mv Move
+						if json.Unmarshal(m, &mv) == nil && mv.Env == env && mv.At.After(c.Moved) {
+							c.Moved = mv.At
+						}
+					}
+				}
+			}
+			if c.Moved.IsZero() && len(revs) > 0 && c.OverlayDigest != "" {
+				c.Moved = rev.When
+			}
+			if history > 0 {
+				for _, r := range revs {
+					img, err := gitops.Deployed(r.Content, t.Keys)
+					if err != nil || !strings.HasPrefix(img.Digest, "sha256:") {
+						continue
+					}
+					c.History = append(c.History, Deploy{Digest: img.Digest, Tag: img.Tag, Commit: r.Commit, When: r.When})
 				}
 			}
 			switch {
