@@ -92,3 +92,38 @@ func TestRelease(t *testing.T) {
 		t.Errorf("policy refusal = %v", err)
 	}
 }
+
+// TestReleaseMultiArch: two platforms give per-arch tags and an index under
+// the plain tags; promotion moves the index.
+func TestReleaseMultiArch(t *testing.T) {
+	w := newWorld(t)
+	w.deps.Config.Platforms = []string{"linux/amd64", "linux/arm64"}
+	w.deps.Config.Policy.TagPattern = `^(v\d+\.\d+\.\d+(-(amd64|arm64))?|env-\w+|[0-9a-f]{7}(-(amd64|arm64))?)$`
+	src := sourceRepo(t, "../../examples/echo-server", "2.0.0")
+	out, err := promote.Release(ctx, w.deps, promote.ReleaseRequest{Plan: plan.Request{Source: src.Dir, Service: "echo", Env: "dev", Release: true}, NoScan: "test"})
+	if err != nil {
+		t.Fatalf("release: %v %+v", err, out.Steps)
+	}
+	sha := out.Plan.Source.ShortSHA()
+	if len(out.Pushed.Platforms) != 2 {
+		t.Fatalf("platforms = %v", out.Pushed.Platforms)
+	}
+	for tag, want := range map[string]string{
+		"v2.0.0": out.Pushed.Digest, "env-dev": out.Pushed.Digest, sha: out.Pushed.Digest,
+		"v2.0.0-amd64": out.Pushed.Platforms["amd64"], "v2.0.0-arm64": out.Pushed.Platforms["arm64"],
+		sha + "-amd64": out.Pushed.Platforms["amd64"], sha + "-arm64": out.Pushed.Platforms["arm64"],
+	} {
+		if got, err := w.deps.Registry.Resolve(ctx, w.repo.Tag(tag)); err != nil || got != want {
+			t.Errorf("%s = %s, %v; want %s", tag, got, err, want)
+		}
+	}
+	if out.Pushed.Platforms["amd64"] == out.Pushed.Digest {
+		t.Error("the plain tags do not name an index")
+	}
+	if _, err := promote.Promote(ctx, w.deps, promote.Request{Service: "echo", From: "dev", To: "staging"}); err != nil {
+		t.Fatal(err)
+	}
+	if w.env("staging") != out.Pushed.Digest {
+		t.Errorf("env-staging = %s, want the index %s", w.env("staging"), out.Pushed.Digest)
+	}
+}
