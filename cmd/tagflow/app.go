@@ -72,7 +72,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "config file (default ./tagflow.yaml when present)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(a.planCommand(), a.versionCommand(), a.pushCommand(), a.tagCommand(), a.verifyCommand(), a.retainCommand(), a.gitopsCommand(), a.buildCommand(), a.scanCommand(), a.releaseCommand(), a.promoteCommand(), a.rollbackCommand(), a.statusCommand(), a.policyCommand(), a.webhookCommand())
+	root.AddCommand(a.planCommand(), a.versionCommand(), a.pushCommand(), a.tagCommand(), a.verifyCommand(), a.retainCommand(), a.gitopsCommand(), a.buildCommand(), a.scanCommand(), a.releaseCommand(), a.promoteCommand(), a.rollbackCommand(), a.statusCommand(), a.policyCommand(), a.webhookCommand(), a.provenanceCommand())
 
 	// Anything that fails before a command's own code runs (unknown command,
 	// missing required flag, bad flag) is a usage error.

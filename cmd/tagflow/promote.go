@@ -19,6 +19,7 @@ import (
 	"github.com/tagflow/tagflow/pipeline/local"
 	"github.com/tagflow/tagflow/pipeline/plan"
 	"github.com/tagflow/tagflow/pipeline/promote"
+	"github.com/tagflow/tagflow/pipeline/provenance"
 	"github.com/tagflow/tagflow/pipeline/registry"
 	"github.com/tagflow/tagflow/pipeline/scan"
 )
@@ -253,7 +254,7 @@ covers every configured service.`,
 func (a *app) releaseCommand() *cobra.Command {
 	var f flowFlags
 	var req promote.ReleaseRequest
-	var base string
+	var base, signingKey string
 	cmd := &cobra.Command{
 		Use:   "release --service NAME --env ENV [--source DIR] [--release] [--image PATH]",
 		Short: "Plan, build, scan, push, record and deploy one build",
@@ -290,6 +291,15 @@ the policy or the scan refuses.`,
 				req.Scan = &o
 			}
 			req.BuildID = buildID()
+			if signingKey != "" {
+				data, err := os.ReadFile(signingKey)
+				if err != nil {
+					return usagef("reading --signing-key: %w", err)
+				}
+				if req.SigningKey, err = provenance.ParsePrivateKey(data); err != nil {
+					return usageError{err}
+				}
+			}
 			if req.Metadata == "" {
 				req.Metadata = filepath.Join(stateDir(), "metadata", req.Plan.Service+".json")
 			}
@@ -317,6 +327,7 @@ the policy or the scan refuses.`,
 	fs.StringVar(&req.Image, "image", "", "a prebuilt image (OCI layout or docker-archive) instead of building")
 	fs.StringSliceVar(&req.Platforms, "platform", nil, "os/arch[/variant] to build (default: config platforms)")
 	fs.StringVar(&base, "base", "", "base image for the build: a reference or an OCI layout")
+	fs.StringVar(&signingKey, "signing-key", "", "PEM ECDSA P-256 private key to sign the SLSA provenance with (unsigned without)")
 	fs.StringVar(&req.Metadata, "metadata", "", "where to write the build-metadata JSON (default $TAGFLOW_STATE_DIR or .tagflow, metadata/<service>.json)")
 	f.add(fs)
 	_ = cmd.MarkFlagRequired("service")

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -45,11 +50,18 @@ func TestReleasePromoteStatus(t *testing.T) {
 	t.Setenv(envGitOpsToken, token)
 	meta := filepath.Join(t.TempDir(), "meta.json")
 
-	code, out, errs := tagflow(t, "--config", cfg, "release", "--service", "echo", "--env", "dev", "--release", "--metadata", meta)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	keyFile := filepath.Join(t.TempDir(), "cosign.key")
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	pubDER, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	pubFile := filepath.Join(t.TempDir(), "cosign.pub")
+	os.WriteFile(pubFile, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o644)
+	code, out, errs := tagflow(t, "--config", cfg, "release", "--service", "echo", "--env", "dev", "--release", "--metadata", meta, "--signing-key", keyFile)
 	if code != exitOK {
 		t.Fatalf("release: exit %d\n%s%s", code, out, errs)
 	}
-	for _, want := range []string{"scan      ok", "push      ok", "record    ok", "gitops    ok  pushed main", "metadata  ok"} {
+	for _, want := range []string{"scan        ok", "push        ok", "record      ok", "provenance  ok", "gitops      ok  pushed main", "metadata    ok"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("release output lacks %q:\n%s", want, out)
 		}
@@ -62,6 +74,10 @@ func TestReleasePromoteStatus(t *testing.T) {
 	json.Unmarshal(data, &m)
 	if strings.Join(m.Tags, " ") != "v1.4.2 env-dev "+head[:7] {
 		t.Fatalf("metadata tags = %v", m.Tags)
+	}
+	code, out, errs = tagflow(t, "provenance", "verify", "--image", reg.Host+"/acme/echo@"+m.Digest, "--key", pubFile, "--commit", head)
+	if code != exitOK || !strings.Contains(out, "signature verified") || !strings.Contains(out, head) {
+		t.Errorf("provenance verify: exit %d\n%s%s", code, out, errs)
 	}
 
 	code, out, errs = tagflow(t, "--config", cfg, "promote", "--service", "echo", "--from", "dev", "--to", "staging")

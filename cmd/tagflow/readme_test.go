@@ -87,7 +87,7 @@ func TestReadmeMainJob(t *testing.T) {
 		}
 		outputs = append(outputs, out+errs)
 	}
-	if !strings.Contains(outputs[0], "NOTICE: trivy is not installed") || !strings.Contains(outputs[0], "push      ok") || !strings.Contains(outputs[0], "gitops    ok       pushed main") {
+	if !strings.Contains(outputs[0], "NOTICE: trivy is not installed") || !strings.Contains(outputs[0], "push        ok") || !strings.Contains(outputs[0], "gitops      ok       pushed main") {
 		t.Errorf("release:\n%s", outputs[0])
 	}
 	if !strings.Contains(outputs[1], "from dev to staging") {

@@ -2,6 +2,7 @@ package promote
 
 import (
 	"context"
+	"crypto"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"github.com/tagflow/tagflow/pipeline/build"
 	"github.com/tagflow/tagflow/pipeline/gitops"
 	"github.com/tagflow/tagflow/pipeline/plan"
+	"github.com/tagflow/tagflow/pipeline/provenance"
 	"github.com/tagflow/tagflow/pipeline/registry"
 	"github.com/tagflow/tagflow/pipeline/scan"
 )
@@ -26,6 +28,9 @@ type ReleaseRequest struct {
 	NoScan    string // why there is no scan (Trivy missing); the record says so
 	Metadata  string // where to write the build-metadata file; empty: none
 	BuildID   string
+	// SigningKey signs the provenance; nil attaches it unsigned.
+	SigningKey crypto.Signer
+	BuilderID  string // who builds (a CI run URL); default tagflow's
 }
 
 // Step is one step of a release and how it went.
@@ -58,6 +63,7 @@ func (e *StepError) Unwrap() error { return e.Err }
 // Release runs a release. It stops at the first failing step and says
 // which; nothing is pushed when the policy or the scan refuses.
 func Release(ctx context.Context, d Deps, r ReleaseRequest) (*Released, error) {
+	started := time.Now()
 	out := &Released{}
 	step := func(name, status, detail string) { out.Steps = append(out.Steps, Step{name, status, detail}) }
 	fail := func(name string, err error) (*Released, error) {
@@ -127,6 +133,25 @@ func Release(ctx context.Context, d Deps, r ReleaseRequest) (*Released, error) {
 	}
 	out.Record = rec
 	step("record", "ok", "release record attached to "+out.Pushed.Digest)
+
+	builder := r.BuilderID
+	if builder == "" {
+		builder = "https://github.com/tagflow/tagflow/cmd/tagflow"
+	}
+	st, err := provenance.New(provenance.Build{Repository: repo.String(), Digest: out.Pushed.Digest, Commit: p.Source.Commit,
+		SourceURL: p.Labels["org.opencontainers.image.source"], BuilderID: builder, BuildID: r.BuildID, Started: started, Finished: time.Now(),
+		Parameters: map[string]any{"service": p.Service, "env": p.Env, "release": p.Release, "version": p.Version, "tags": out.Pushed.Tags, "scanPassed": rec.Scan.Passed}})
+	if err != nil {
+		return fail("provenance", err)
+	}
+	if _, err := provenance.Attach(ctx, d.Registry, repo.Digest(out.Pushed.Digest), st, r.SigningKey); err != nil {
+		return fail("provenance", err)
+	}
+	signed := "unsigned"
+	if r.SigningKey != nil {
+		signed = "signed"
+	}
+	step("provenance", "ok", "SLSA v1, "+signed)
 
 	if d.Config.GitOps.Repo == "" || d.GitOps == nil {
 		step("gitops", "skipped", "no gitops.repo configured")

@@ -1,6 +1,9 @@
 package promote_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"os"
@@ -12,6 +15,7 @@ import (
 	"github.com/tagflow/tagflow/internal/trivytest"
 	"github.com/tagflow/tagflow/pipeline/plan"
 	"github.com/tagflow/tagflow/pipeline/promote"
+	"github.com/tagflow/tagflow/pipeline/provenance"
 	"github.com/tagflow/tagflow/pipeline/registry"
 	"github.com/tagflow/tagflow/pipeline/scan"
 )
@@ -39,8 +43,12 @@ func TestRelease(t *testing.T) {
 
 	src := sourceRepo(t, "../../examples/echo-server", "1.4.2")
 	meta := filepath.Join(t.TempDir(), "metadata.json")
+	signer, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	out, err := promote.Release(ctx, w.deps, promote.ReleaseRequest{
-		Plan: plan.Request{Source: src.Dir, Service: "echo", Env: "dev", Release: true}, Scan: scanOpts, Metadata: meta, BuildID: "test-1",
+		Plan: plan.Request{Source: src.Dir, Service: "echo", Env: "dev", Release: true}, Scan: scanOpts, Metadata: meta, BuildID: "test-1", SigningKey: signer,
 	})
 	if err != nil {
 		t.Fatalf("release: %v (steps %+v)", err, out.Steps)
@@ -49,7 +57,7 @@ func TestRelease(t *testing.T) {
 	for _, s := range out.Steps {
 		names = append(names, s.Name+":"+s.Status)
 	}
-	if strings.Join(names, " ") != "plan:ok build:ok scan:ok push:ok record:ok gitops:ok metadata:ok" {
+	if strings.Join(names, " ") != "plan:ok build:ok scan:ok push:ok record:ok provenance:ok gitops:ok metadata:ok" {
 		t.Errorf("steps = %v", names)
 	}
 	if w.env("dev") != out.Pushed.Digest || !strings.Contains(w.overlay("main", "dev"), out.Pushed.Digest) {
@@ -66,6 +74,16 @@ func TestRelease(t *testing.T) {
 	rec, err := promote.Record(ctx, w.deps.Registry, w.repo.Digest(m.Digest))
 	if err != nil || rec == nil || rec.Commit != out.Plan.Source.Commit {
 		t.Errorf("attached record = %+v, %v", rec, err)
+	}
+	// Signed provenance, attached to the digest, verifies; with another key it does not.
+	ref := w.repo.Digest(out.Pushed.Digest)
+	st, err := provenance.Verify(ctx, w.deps.Registry, ref, provenance.Expect{Commit: out.Plan.Source.Commit, Key: &signer.PublicKey})
+	if err != nil || st.Predicate.RunDetails.Metadata.InvocationID != "test-1" {
+		t.Errorf("provenance = %+v, %v", st, err)
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if _, err := provenance.Verify(ctx, w.deps.Registry, ref, provenance.Expect{Key: &other.PublicKey}); !errors.Is(err, provenance.ErrSignature) {
+		t.Errorf("provenance with the wrong key = %v", err)
 	}
 	// The released digest promotes.
 	if _, err := promote.Promote(ctx, w.deps, promote.Request{Service: "echo", From: "dev", To: "staging"}); err != nil {
