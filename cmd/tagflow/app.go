@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -34,6 +35,7 @@ type app struct {
 	stdout, stderr io.Writer
 	configPath     string
 	closers        []func() // run when the command ends (the embedded registry)
+	getenv         func(string) string
 }
 
 func (a *app) config() (*config.Config, error) {
@@ -59,7 +61,7 @@ registry localhost:5000, environments dev → staging → prod.
 Exit status: 0 done, 1 refused by policy or failed, 2 wrong usage.`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout, stderr: stderr}
+	a := &app{stdout: stdout, stderr: stderr, getenv: os.Getenv}
 	root := &cobra.Command{
 		Use:           "tagflow",
 		Short:         "Traceable image tags and digest-exact promotions",
@@ -72,7 +74,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.PersistentFlags().StringVar(&a.configPath, "config", "", "config file (default ./tagflow.yaml when present)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(a.planCommand(), a.versionCommand(), a.pushCommand(), a.tagCommand(), a.verifyCommand(), a.retainCommand(), a.gitopsCommand(), a.buildCommand(), a.scanCommand(), a.releaseCommand(), a.promoteCommand(), a.rollbackCommand(), a.statusCommand(), a.policyCommand(), a.webhookCommand(), a.provenanceCommand())
+	root.AddCommand(a.planCommand(), a.versionCommand(), a.pushCommand(), a.tagCommand(), a.verifyCommand(), a.retainCommand(), a.gitopsCommand(), a.buildCommand(), a.scanCommand(), a.releaseCommand(), a.promoteCommand(), a.rollbackCommand(), a.statusCommand(), a.policyCommand(), a.webhookCommand(), a.provenanceCommand(), a.actionCommand())
 
 	// Anything that fails before a command's own code runs (unknown command,
 	// missing required flag, bad flag) is a usage error.

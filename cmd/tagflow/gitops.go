@@ -56,7 +56,7 @@ The token comes from $TAGFLOW_GITOPS_TOKEN and is never written to a URL or disk
 			d := gitops.Deployment{
 				Service: service, Env: env, Tags: tagNames, Commit: commit, SourceURL: cfg.SourceURL,
 				Image:  gitops.Image{Repository: ref.Context().String(), Tag: tag, Digest: ref.DigestStr()},
-				Verify: cfg.GitOps.Verify, BuildID: buildID(),
+				Verify: cfg.GitOps.Verify, BuildID: buildID(os.Getenv),
 			}
 			if scanFile != "" {
 				b, err := os.ReadFile(scanFile)
@@ -125,9 +125,9 @@ func imageTag(ref string) string {
 }
 
 // buildID names the CI run when there is one.
-func buildID() string {
-	if id := os.Getenv("GITHUB_RUN_ID"); id != "" {
-		return "github-actions/" + id + "/" + os.Getenv("GITHUB_RUN_ATTEMPT")
+func buildID(getenv func(string) string) string {
+	if id := getenv("GITHUB_RUN_ID"); id != "" {
+		return "github-actions/" + id + "/" + getenv("GITHUB_RUN_ATTEMPT")
 	}
-	return os.Getenv("TAGFLOW_BUILD_ID")
+	return getenv("TAGFLOW_BUILD_ID")
 }

@@ -30,6 +30,7 @@ type flowFlags struct {
 	registryFlags
 	repoURL, provider string
 	asJSON            bool
+	token             string // set by the Action from its secret input; default $TAGFLOW_GITOPS_TOKEN
 }
 
 func (f *flowFlags) add(fs *pflag.FlagSet) {
@@ -71,7 +72,10 @@ func (a *app) deps(ctx context.Context, cfg *config.Config, f *flowFlags) (promo
 	if f.repoURL != "" {
 		cfg.GitOps.Repo = f.repoURL
 	}
-	token := os.Getenv(envGitOpsToken)
+	token := f.token
+	if token == "" {
+		token = os.Getenv(envGitOpsToken)
+	}
 	return promote.Deps{Config: cfg, Registry: c, GitOps: func(env string) (gitops.Target, error) {
 		return gitops.NewTarget(cfg, env, "", f.provider, token, nil)
 	}}, nil
@@ -290,7 +294,7 @@ the policy or the scan refuses.`,
 			} else {
 				req.Scan = &o
 			}
-			req.BuildID = buildID()
+			req.BuildID = buildID(os.Getenv)
 			if signingKey != "" {
 				data, err := os.ReadFile(signingKey)
 				if err != nil {

@@ -33,6 +33,7 @@ type registryFlags struct {
 	caFile       string
 	insecure     []string
 	retries      int
+	password     string // set by the Action from its secret input; never a flag
 }
 
 func (f *registryFlags) add(fs *pflag.FlagSet) {
@@ -52,7 +53,10 @@ func (f *registryFlags) client(a *app) (*registry.Client, error) {
 		user = os.Getenv(envUsername)
 	}
 	if user != "" {
-		pass := os.Getenv(envPassword)
+		pass := f.password
+		if pass == "" {
+			pass = os.Getenv(envPassword)
+		}
 		if f.passwordFile != "" {
 			b, err := os.ReadFile(f.passwordFile)
 			if err != nil {
