@@ -12,6 +12,7 @@ CACHE="${TAGFLOW_TOOLS:-$HOME/.cache/tagflow-tools}"
 DISTRIBUTION_V3=v3.1.2
 CRANE=v0.22.1
 GITEA=v1.24.6
+ACTIONLINT=v1.7.12
 TRIVY=v0.74.0
 
 apt_install() {
@@ -83,6 +84,7 @@ env_lines() {
   echo "TAGFLOW_REGISTRY_V3=$CACHE/distribution-$DISTRIBUTION_V3/registry"
   echo "TAGFLOW_CRANE=$CACHE/crane-$CRANE/crane"
   echo "TAGFLOW_SKOPEO=$(command -v skopeo || echo /usr/bin/skopeo)"
+  echo "TAGFLOW_ACTIONLINT=$CACHE/actionlint-$ACTIONLINT/actionlint"
   echo "TAGFLOW_GITEA=$CACHE/gitea-$GITEA/gitea"
   echo "TAGFLOW_TRIVY=$CACHE/trivy-$TRIVY/trivy"
   echo "TAGFLOW_CHROMIUM=$(command -v chromium || echo /usr/bin/chromium)"
@@ -95,6 +97,7 @@ case "${1:-install}" in
     apt_install docker-registry apache2-utils skopeo ca-certificates git chromium
     go_tool distribution "$DISTRIBUTION_V3" github.com/distribution/distribution/v3/cmd/registry
     go_tool crane "$CRANE" github.com/google/go-containerregistry/cmd/crane
+    go_tool actionlint "$ACTIONLINT" github.com/rhysd/actionlint/cmd/actionlint
     sarif_schema
     gitea
     trivy

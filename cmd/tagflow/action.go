@@ -53,6 +53,9 @@ func (a *app) runAction(cmd *cobra.Command, gha *githubactions.Action) error {
 	f.registry, f.username, f.password, f.retries = in("registry"), in("registry-username"), gha.GetInput("registry-password"), 5
 	ctx := cmd.Context()
 
+	if df := in("dockerfile"); df != "" {
+		return usagef("input dockerfile %s: Dockerfile builds run through the Dagger module (dagger call build); this action version builds Go services only — drop the input or pass a prebuilt image", df)
+	}
 	switch command := in("command"); command {
 	case "release":
 		d, err := a.deps(ctx, cfg, &f)
