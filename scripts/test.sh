@@ -17,7 +17,9 @@ fi
 echo "== go vet"
 go vet ./...
 (cd examples/echo-server && go vet ./...)
+(cd tests/admission && go vet ./...)
 
 echo "== go test"
 go test -race -count=1 ./...
 (cd examples/echo-server && go test -race -count=1 ./...)
+(cd tests/admission && go test -race -count=1 ./...)

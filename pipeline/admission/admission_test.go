@@ -2,14 +2,12 @@ package admission_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"regexp"
 	"strings"
 	"testing"
 
-	"github.com/open-policy-agent/opa/v1/rego"
 	"gopkg.in/yaml.v3"
 
 	"github.com/tagflow/tagflow/pipeline/admission"
@@ -99,54 +97,6 @@ func pod(ns string, kind, image string) map[string]any {
 		spec[kind] = []any{map[string]any{"name": "extra", "image": image}}
 	}
 	return map[string]any{"apiVersion": "v1", "kind": "Pod", "metadata": map[string]any{"name": "p", "namespace": ns}, "spec": spec}
-}
-
-// TestGatekeeperRego evaluates the generated ConstraintTemplate's Rego with
-// OPA, with each generated Constraint's parameters, against admission
-// reviews for every kind of container.
-func TestGatekeeperRego(t *testing.T) {
-	r := rules(t)
-	out, err := r.Gatekeeper()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ds := docs(t, out)
-	if len(ds) != 3 || ds[0]["kind"] != "ConstraintTemplate" || ds[1]["kind"] != "TagflowImages" || ds[2]["kind"] != "TagflowImages" {
-		t.Fatalf("gatekeeper export kinds: %v", ds)
-	}
-	module := dig(ds[0], "spec", "targets", 0, "rego").(string)
-	q, err := rego.New(rego.Query("data.tagflowimages.violation"), rego.Module("tagflow.rego", module)).PrepareForEval(context.Background())
-	if err != nil {
-		t.Fatalf("the Rego does not compile: %v", err)
-	}
-	general := dig(ds[1], "spec", "parameters")
-	pinned := dig(ds[2], "spec", "parameters")
-	if ns := dig(ds[2], "spec", "match", "namespaces", 0); ns != "prod" {
-		t.Fatalf("digest constraint matches %v", ns)
-	}
-	for _, kind := range []string{"containers", "initContainers", "ephemeralContainers"} {
-		for _, c := range cases {
-			params := general
-			if c.ns == "prod" {
-				// Both constraints apply in prod; a pod is admitted when neither objects.
-				params = pinned
-			}
-			res, err := q.Eval(context.Background(), rego.EvalInput(map[string]any{
-				"review":     map[string]any{"object": pod(c.ns, kind, c.image), "kind": map[string]any{"kind": "Pod"}, "operation": "CREATE"},
-				"parameters": params,
-			}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			violations := res[0].Expressions[0].Value.([]any)
-			if admitted := len(violations) == 0; admitted != c.want {
-				t.Errorf("gatekeeper %s %s in %s: admitted %v, want %v (%v)", kind, c.image, c.ns, admitted, c.want, violations)
-			}
-			if !c.want && len(violations) > 0 && !strings.Contains(violations[0].(map[string]any)["msg"].(string), c.image) {
-				t.Errorf("message does not name the image: %v", violations[0])
-			}
-		}
-	}
 }
 
 // TestKyverno checks the ClusterPolicy's structure and evaluates its

@@ -3,7 +3,9 @@
 package labels
 
 import (
+	"fmt"
 	"maps"
+	"strings"
 	"time"
 )
 
@@ -53,4 +55,18 @@ func For(in Input) map[string]string {
 	}
 	set(Created, created)
 	return out
+}
+
+// Pairs splits KEY=VALUE arguments (labels, build arguments), refusing a
+// malformed one by the argument's name.
+func Pairs(arg string, in []string) ([][2]string, error) {
+	var out [][2]string
+	for _, s := range in {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%s: %q is not KEY=VALUE", arg, s)
+		}
+		out = append(out, [2]string{k, v})
+	}
+	return out, nil
 }

@@ -2,6 +2,7 @@ package labels_test
 
 import (
 	"maps"
+	"strings"
 	"testing"
 	"time"
 
@@ -41,5 +42,17 @@ func TestForOmitsEmpty(t *testing.T) {
 	}
 	if _, ok := got[labels.Created]; ok || len(got) != 1 {
 		t.Errorf("For = %v, want only the revision", got)
+	}
+}
+
+func TestPairs(t *testing.T) {
+	kv, err := labels.Pairs("labels", []string{"a=1", "org.opencontainers.image.revision=abc=def"})
+	if err != nil || len(kv) != 2 || kv[1][0] != "org.opencontainers.image.revision" || kv[1][1] != "abc=def" {
+		t.Errorf("Pairs = %v, %v", kv, err)
+	}
+	for _, bad := range []string{"novalue", "=x"} {
+		if _, err := labels.Pairs("build-args", []string{bad}); err == nil || !strings.Contains(err.Error(), "build-args") {
+			t.Errorf("Pairs(%q) = %v, want an error naming the argument", bad, err)
+		}
 	}
 }

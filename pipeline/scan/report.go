@@ -167,3 +167,12 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// FailingList names the failing findings on one line.
+func (r *Result) FailingList() string {
+	var ids []string
+	for _, f := range r.Failing {
+		ids = append(ids, f.Severity+" "+f.ID+" in "+f.Package)
+	}
+	return strings.Join(ids, ", ")
+}

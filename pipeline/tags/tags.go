@@ -204,3 +204,21 @@ func baseKind(name string) Kind {
 	}
 	return Other
 }
+
+// SplitSHA picks the plain SHA tag out of tag names: the one an image is
+// published under first, so every other tag can copy its manifest.
+func SplitSHA(names []string) (string, []string, error) {
+	sha := ""
+	var rest []string
+	for _, n := range names {
+		if t := Parse(n); t.Kind == SHA && t.Arch == "" && sha == "" {
+			sha = n
+			continue
+		}
+		rest = append(rest, n)
+	}
+	if sha == "" {
+		return "", nil, fmt.Errorf("tags %v: one must be the 7-character commit SHA: it is published first and names the digest", names)
+	}
+	return sha, rest, nil
+}

@@ -2,6 +2,7 @@ package tags_test
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/Masterminds/semver/v3"
@@ -127,4 +128,14 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestSplitSHA(t *testing.T) {
+	sha, rest, err := tags.SplitSHA([]string{"v1.4.2", "env-prod", "1a2b3c4", "1a2b3c4-amd64"})
+	if err != nil || sha != "1a2b3c4" || strings.Join(rest, ",") != "v1.4.2,env-prod,1a2b3c4-amd64" {
+		t.Errorf("SplitSHA = %q %v %v", sha, rest, err)
+	}
+	if _, _, err := tags.SplitSHA([]string{"v1.4.2", "env-prod"}); err == nil || !strings.Contains(err.Error(), "SHA") {
+		t.Errorf("a tag set without the SHA = %v", err)
+	}
 }
