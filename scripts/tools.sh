@@ -13,6 +13,7 @@ DISTRIBUTION_V3=v3.1.2
 CRANE=v0.22.1
 GITEA=v1.24.6
 ACTIONLINT=v1.7.12
+KYVERNO=v1.15.2
 TRIVY=v0.74.0
 
 apt_install() {
@@ -57,6 +58,22 @@ gitea() {
   rm -rf "$work"
 }
 
+# kyverno's CLI: like gitea, its go.mod has replace directives; build it in a
+# copy of its module. Slow the first time (Kubernetes dependencies).
+kyverno() {
+  local dir="$CACHE/kyverno-$KYVERNO"
+  [ -x "$dir/kyverno" ] && return 0
+  echo "tools: building kyverno $KYVERNO CLI (first run only, several minutes)" >&2
+  local src work="$CACHE/kyverno-src-$KYVERNO"
+  src=$(go mod download -json "github.com/kyverno/kyverno@$KYVERNO" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -d "$src" ] || { echo "tools: could not download kyverno" >&2; return 1; }
+  rm -rf "$work" && cp -r "$src" "$work" && chmod -R u+w "$work"
+  mkdir -p "$dir"
+  (cd "$work" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -o "$dir/kyverno.tmp" ./cmd/cli/kubectl-kyverno)
+  mv "$dir/kyverno.tmp" "$dir/kyverno"
+  rm -rf "$work"
+}
+
 # trivy: from its own tools module (tools/trivy), with the JSON v2
 # experiment it needs kept out of tagflow's module. About 7 minutes cold.
 trivy() {
@@ -84,6 +101,7 @@ env_lines() {
   echo "TAGFLOW_REGISTRY_V3=$CACHE/distribution-$DISTRIBUTION_V3/registry"
   echo "TAGFLOW_CRANE=$CACHE/crane-$CRANE/crane"
   echo "TAGFLOW_SKOPEO=$(command -v skopeo || echo /usr/bin/skopeo)"
+  echo "TAGFLOW_KYVERNO=$CACHE/kyverno-$KYVERNO/kyverno"
   echo "TAGFLOW_ACTIONLINT=$CACHE/actionlint-$ACTIONLINT/actionlint"
   echo "TAGFLOW_GITEA=$CACHE/gitea-$GITEA/gitea"
   echo "TAGFLOW_TRIVY=$CACHE/trivy-$TRIVY/trivy"
@@ -101,6 +119,7 @@ case "${1:-install}" in
     sarif_schema
     gitea
     trivy
+    kyverno
     ;;
   *) echo "usage: $0 [install|env]" >&2; exit 2 ;;
 esac

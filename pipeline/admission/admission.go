@@ -62,7 +62,7 @@ func (r Rules) Admits(image, namespace string) bool {
 // KyvernoCondition is the JMESPath expression that tests an image against
 // the pattern (Kyverno's regex_match is Go's regexp, as here and in Rego).
 func (r Rules) KyvernoCondition() string {
-	return "{{ regex_match('" + strings.ReplaceAll(r.ImagePattern, "'", `\'`) + "', '{{element.image}}') }}"
+	return "{{ regex_match('" + strings.ReplaceAll(r.ImagePattern, "'", `\'`) + "', element.image) }}"
 }
 
 // Kyverno renders a ClusterPolicy.
@@ -143,7 +143,7 @@ spec:
               kinds: [Pod]
       validate:
         failureAction: Enforce
-        message: "image {{"{{"}}element.image{{"}}"}} is not admitted: it must come from {{range $i, $r := .Registries}}{{if $i}}, {{end}}{{$r}}{{end}} and carry a tag matching tagflow's pattern or a digest"
+        message: "images must come from {{range $i, $r := .Registries}}{{if $i}}, {{end}}{{$r}}{{end}} and carry a tag matching tagflow's pattern or a digest"
         foreach:
 {{- range $l := lists}}
           - list: "{{$l}}"
@@ -163,14 +163,14 @@ spec:
               namespaces: [{{range $i, $n := .DigestNamespaces}}{{if $i}}, {{end}}{{$n}}{{end}}]
       validate:
         failureAction: Enforce
-        message: "image {{"{{"}}element.image{{"}}"}} must be pinned by digest in this namespace"
+        message: "images must be pinned by digest in this namespace"
         foreach:
 {{- range $l := lists}}
           - list: "{{$l}}"
             deny:
               conditions:
                 any:
-                  - key: "{{"{{"}}element.image{{"}}"}}"
+                  - key: "{{"{{"}} element.image {{"}}"}}"
                     operator: NotEquals
                     value: "*@sha256:*"
 {{- end}}

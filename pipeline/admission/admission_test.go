@@ -3,13 +3,18 @@ package admission_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/tagflow/tagflow/internal/registrytest"
 	"github.com/tagflow/tagflow/pipeline/admission"
 	"github.com/tagflow/tagflow/pipeline/config"
 )
@@ -120,7 +125,7 @@ func TestKyverno(t *testing.T) {
 	for _, f := range foreach {
 		lists = append(lists, dig(f, "list").(string))
 		key := dig(f, "deny", "conditions", "any", 0, "key").(string)
-		m := regexp.MustCompile(`regex_match\('(.*)', '\{\{element\.image\}\}'\)`).FindStringSubmatch(key)
+		m := regexp.MustCompile(`regex_match\('(.*)', element\.image\)`).FindStringSubmatch(key)
 		if m == nil {
 			t.Fatalf("condition %q has no regex_match", key)
 		}
@@ -148,5 +153,50 @@ func TestNoAllowList(t *testing.T) {
 	cfg.Registries.Allowed = nil
 	if _, err := admission.From(cfg, nil); err == nil {
 		t.Error("an empty allow-list exported a policy")
+	}
+}
+
+// TestKyvernoCLI applies the exported ClusterPolicy with Kyverno's own CLI to
+// a pod per case and kind of container, and holds its verdicts to Admits.
+func TestKyvernoCLI(t *testing.T) {
+	bin := os.Getenv("TAGFLOW_KYVERNO")
+	if bin == "" {
+		home, _ := os.UserHomeDir()
+		bin = filepath.Join(home, ".cache/tagflow-tools/kyverno-v1.15.2/kyverno")
+	}
+	bin = registrytest.Require(t, bin, "scripts/tools.sh builds the kyverno CLI")
+	r := rules(t)
+	policy, err := r.Kyverno()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "policy.yaml"), policy, 0o644)
+	var pods bytes.Buffer
+	want := map[string]bool{} // pod name → admitted
+	for i, c := range cases {
+		for _, kind := range []string{"containers", "initContainers", "ephemeralContainers"} {
+			name := fmt.Sprintf("case-%d-%s", i, strings.ToLower(kind))
+			p := pod(c.ns, kind, c.image)
+			p["metadata"].(map[string]any)["name"] = name
+			b, _ := yaml.Marshal(p)
+			pods.WriteString("---\n")
+			pods.Write(b)
+			want[name] = c.want
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "pods.yaml"), pods.Bytes(), 0o644)
+	out, _ := exec.Command(bin, "apply", filepath.Join(dir, "policy.yaml"), "--resource", filepath.Join(dir, "pods.yaml")).CombinedOutput()
+	failed := map[string]bool{}
+	for _, m := range regexp.MustCompile(`resource \S+/Pod/(\S+) failed`).FindAllStringSubmatch(string(out), -1) {
+		failed[m[1]] = true
+	}
+	if !strings.Contains(string(out), "pass: ") || strings.Contains(string(out), "Policies Skipped") {
+		t.Fatalf("kyverno did not evaluate the policy:\n%s", out)
+	}
+	for name, admitted := range want {
+		if failed[name] == admitted {
+			t.Errorf("kyverno on %s: failed %v, want admitted %v", name, failed[name], admitted)
+		}
 	}
 }

@@ -1,0 +1,3 @@
+module example.com/echo-ci
+
+go 1.26
