@@ -14,6 +14,7 @@ CRANE=v0.22.1
 GITEA=v1.24.6
 ACTIONLINT=v1.7.12
 KYVERNO=v1.15.2
+COSIGN=v2.6.1
 TRIVY=v0.74.0
 
 apt_install() {
@@ -101,6 +102,7 @@ env_lines() {
   echo "TAGFLOW_REGISTRY_V3=$CACHE/distribution-$DISTRIBUTION_V3/registry"
   echo "TAGFLOW_CRANE=$CACHE/crane-$CRANE/crane"
   echo "TAGFLOW_SKOPEO=$(command -v skopeo || echo /usr/bin/skopeo)"
+  echo "TAGFLOW_COSIGN=$CACHE/cosign-$COSIGN/cosign"
   echo "TAGFLOW_KYVERNO=$CACHE/kyverno-$KYVERNO/kyverno"
   echo "TAGFLOW_ACTIONLINT=$CACHE/actionlint-$ACTIONLINT/actionlint"
   echo "TAGFLOW_GITEA=$CACHE/gitea-$GITEA/gitea"
@@ -116,6 +118,7 @@ case "${1:-install}" in
     go_tool distribution "$DISTRIBUTION_V3" github.com/distribution/distribution/v3/cmd/registry
     go_tool crane "$CRANE" github.com/google/go-containerregistry/cmd/crane
     go_tool actionlint "$ACTIONLINT" github.com/rhysd/actionlint/cmd/actionlint
+    go_tool cosign "$COSIGN" github.com/sigstore/cosign/v2/cmd/cosign
     sarif_schema
     gitea
     trivy

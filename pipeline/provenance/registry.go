@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/tagflow/tagflow/pipeline/registry"
 )
@@ -26,7 +29,18 @@ func Attach(ctx context.Context, c *registry.Client, digest name.Digest, st Stat
 	if err != nil {
 		return "", err
 	}
-	return c.Attach(ctx, digest, ArtifactType, data, map[string]string{"predicateType": PredicateType})
+	ref, err := c.Attach(ctx, digest, ArtifactType, data, map[string]string{"predicateType": PredicateType})
+	if err != nil {
+		return "", err
+	}
+	// Also where cosign verify-attestation looks: the sha256-<hex>.att tag,
+	// each attestation a DSSE envelope layer annotated with its predicate type.
+	att := digest.Context().Tag(strings.Replace(digest.DigestStr(), ":", "-", 1) + ".att")
+	layer := static.NewLayer(data, types.MediaType(ArtifactType))
+	if err := c.AppendLayer(ctx, att, layer, map[string]string{"predicateType": PredicateType}); err != nil {
+		return "", err
+	}
+	return ref, nil
 }
 
 // Verify reads the provenance attached to digest and returns the first

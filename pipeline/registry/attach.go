@@ -133,3 +133,29 @@ func (a artifactTyped) Size() (int64, error) {
 	raw, err := a.RawManifest()
 	return int64(len(raw)), err
 }
+
+// AppendLayer adds a layer to the image at tag, creating the image when the
+// tag does not exist yet: how cosign keeps signatures and attestations
+// (sha256-<digest>.sig / .att), one layer each.
+func (c *Client) AppendLayer(ctx context.Context, tag name.Tag, layer v1.Layer, annotations map[string]string) error {
+	opts, err := c.remote(ctx, tag.Context(), scopePush)
+	if err != nil {
+		return err
+	}
+	base, err := remote.Image(tag, opts...)
+	if err != nil {
+		if !isNotFound(classify("", err)) {
+			return classify(fmt.Sprintf("reading %s", tag), err)
+		}
+		base = mutate.MediaType(empty.Image, types.OCIManifestSchema1)
+		base = mutate.ConfigMediaType(base, types.OCIConfigJSON)
+	}
+	img, err := mutate.Append(base, mutate.Addendum{Layer: layer, Annotations: annotations})
+	if err != nil {
+		return err
+	}
+	if err := remote.Write(tag, img, opts...); err != nil {
+		return classify(fmt.Sprintf("writing %s", tag), err)
+	}
+	return nil
+}
