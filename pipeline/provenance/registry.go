@@ -37,7 +37,10 @@ func Attach(ctx context.Context, c *registry.Client, digest name.Digest, st Stat
 	// each attestation a DSSE envelope layer annotated with its predicate type.
 	att := digest.Context().Tag(strings.Replace(digest.DigestStr(), ":", "-", 1) + ".att")
 	layer := static.NewLayer(data, types.MediaType(ArtifactType))
-	if err := c.AppendLayer(ctx, att, layer, map[string]string{"predicateType": PredicateType}); err != nil {
+	// cosign requires the signature annotation on every layer; for DSSE
+	// attestations it is empty, the signature being inside the envelope.
+	annotations := map[string]string{"predicateType": PredicateType, "dev.cosignproject.cosign/signature": ""}
+	if err := c.AppendLayer(ctx, att, layer, annotations); err != nil {
 		return "", err
 	}
 	return ref, nil
