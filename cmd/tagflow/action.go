@@ -1,9 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/sethvargo/go-githubactions"
@@ -53,9 +59,6 @@ func (a *app) runAction(cmd *cobra.Command, gha *githubactions.Action) error {
 	f.registry, f.username, f.password, f.retries = in("registry"), in("registry-username"), gha.GetInput("registry-password"), 5
 	ctx := cmd.Context()
 
-	if df := in("dockerfile"); df != "" {
-		return usagef("input dockerfile %s: Dockerfile builds run through the Dagger module (dagger call build); this action version builds Go services only — drop the input or pass a prebuilt image", df)
-	}
 	switch command := in("command"); command {
 	case "release":
 		d, err := a.deps(ctx, cfg, &f)
@@ -66,6 +69,19 @@ func (a *app) runAction(cmd *cobra.Command, gha *githubactions.Action) error {
 			Plan:    plan.Request{Source: in("source"), Service: in("service"), Env: in("env"), Release: in("release") == "true", Branch: actionBranch(gha, in("branch"))},
 			Image:   in("image"),
 			BuildID: buildID(a.getenv),
+		}
+		if df := in("dockerfile"); df != "" {
+			// Dockerfile builds need an engine: the action's own Dagger module
+			// builds, with the plan's labels, and the tarball is released as a
+			// prebuilt image (scanned, pushed and recorded like any other).
+			p, err := a.allowedPlan(ctx, d.Config, req.Plan)
+			if err != nil {
+				annotate(gha, err)
+				return err
+			}
+			if req.Image, err = daggerBuild(ctx, a.getenv("TAGFLOW_ACTION_PATH"), req.Plan.Source, df, p.Labels); err != nil {
+				return err
+			}
 		}
 		req.Metadata = in("metadata")
 		if req.Metadata == "" {
@@ -191,6 +207,28 @@ func (a *app) runAction(cmd *cobra.Command, gha *githubactions.Action) error {
 	default:
 		return usagef("input command %q: want release, promote, rollback, scan or status", command)
 	}
+}
+
+// daggerBuild builds a Dockerfile with the Dagger module at module (the
+// action's checkout) and exports the image as a docker-archive.
+func daggerBuild(ctx context.Context, module, source, dockerfile string, labels map[string]string) (string, error) {
+	if module == "" {
+		module = "."
+	}
+	if source == "" {
+		source = "."
+	}
+	out := filepath.Join(os.TempDir(), "tagflow-dagger-build.tar")
+	args := []string{"call", "-m", module, "build", "--source", source, "--dockerfile", dockerfile}
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		args = append(args, "--labels", k+"="+labels[k])
+	}
+	args = append(args, "export", "--path", out)
+	cmd := exec.CommandContext(ctx, "dagger", args...)
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("building %s with the Dagger module: %w\n%s", dockerfile, err, strings.TrimSpace(string(msg)))
+	}
+	return out, nil
 }
 
 // actionScan is the scan configuration with the Action's inputs on top.

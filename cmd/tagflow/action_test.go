@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/sethvargo/go-githubactions"
 	"github.com/spf13/cobra"
 
@@ -110,6 +112,31 @@ func TestActionRelease(t *testing.T) {
 			t.Errorf("secret %q appears outside its mask command", secret)
 		}
 	}
+
+	// A Dockerfile build goes through the action's Dagger module: a fake
+	// dagger records the call and exports a real image.
+	fake := t.TempDir()
+	img, _ := random.Image(2048, 1)
+	tarball.WriteToFile(filepath.Join(fake, "image.tar"), nil, img)
+	os.WriteFile(filepath.Join(fake, "dagger"), []byte("#!/bin/sh\necho \"$@\" > \"$FAKE_DAGGER_ARGS\"\nfor last; do :; done\ncp \"$FAKE_DAGGER_IMAGE\" \"$last\"\n"), 0o755)
+	t.Setenv("PATH", fake+string(os.PathListSeparator)+os.Getenv("PATH"))
+	t.Setenv("FAKE_DAGGER_ARGS", filepath.Join(fake, "args"))
+	t.Setenv("FAKE_DAGGER_IMAGE", filepath.Join(fake, "image.tar"))
+	// (A new commit: another image may never take the first one's SHA tag.)
+	head = src.Commit("build: a Dockerfile", map[string]string{"Dockerfile": "FROM scratch\n", "VERSION": "1.4.3\n"})
+	env["INPUT_DOCKERFILE"], env["TAGFLOW_ACTION_PATH"] = "Dockerfile", "/actions/tagflow"
+	if log, err := runActionWith(t, env); err != nil {
+		t.Fatalf("dockerfile release: %v\n%s", err, log)
+	}
+	called, _ := os.ReadFile(filepath.Join(fake, "args"))
+	wantCall := "call -m /actions/tagflow build --source " + src.Dir + " --dockerfile Dockerfile --labels org.opencontainers.image.created="
+	if !strings.HasPrefix(string(called), wantCall) || !strings.Contains(string(called), "--labels org.opencontainers.image.revision="+head) || !strings.Contains(string(called), " export --path ") {
+		t.Errorf("dagger was called with %q", called)
+	}
+	if d, _ := img.Digest(); outputs(t, out)["digest"] == "" || strings.Contains(string(called), d.String()) {
+		t.Errorf("dockerfile release outputs = %v", outputs(t, out))
+	}
+	delete(env, "INPUT_DOCKERFILE")
 
 	// A policy refusal becomes error annotations, one per rule.
 	env["INPUT_ENV"] = "qa"
