@@ -113,3 +113,10 @@ func markRan(c *cobra.Command, ran *bool) {
 		markRan(sub, ran)
 	}
 }
+
+// required marks flags a command cannot run without.
+func required(cmd *cobra.Command, names ...string) {
+	for _, n := range names {
+		_ = cmd.MarkFlagRequired(n)
+	}
+}

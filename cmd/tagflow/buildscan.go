@@ -91,9 +91,7 @@ Dockerfile builds need a container engine: use the Dagger module for them.`,
 	f.StringVar(&base, "base", "", "base image: a registry reference or an OCI layout directory (default: none)")
 	f.StringVar(&dockerfile, "dockerfile", "", "a Dockerfile to build (needs the Dagger module)")
 	rf.add(f)
-	for _, n := range []string{"service", "output"} {
-		_ = cmd.MarkFlagRequired(n)
-	}
+	required(cmd, "service", "output")
 	return cmd
 }
 

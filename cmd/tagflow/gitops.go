@@ -109,9 +109,7 @@ The token comes from $TAGFLOW_GITOPS_TOKEN and is never written to a URL or disk
 	f.StringVar(&commit, "commit", "", "source commit SHA, for the message and the link")
 	f.StringVar(&scanFile, "scan-summary", "", "Markdown scan summary to include")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
-	for _, n := range []string{"service", "env", "image"} {
-		_ = cmd.MarkFlagRequired(n)
-	}
+	required(cmd, "service", "env", "image")
 	return cmd
 }
 

@@ -135,9 +135,7 @@ Running it again changes nothing.`,
 	fs.StringVar(&r.SHA, "sha", "", "the approved commit; refuse unless --from runs its image")
 	fs.BoolVar(&r.SkipOrder, "skip", false, "allow skipping environments in between")
 	f.add(fs)
-	for _, n := range []string{"service", "from", "to"} {
-		_ = cmd.MarkFlagRequired(n)
-	}
+	required(cmd, "service", "from", "to")
 	return cmd
 }
 

@@ -197,9 +197,7 @@ written. An image labelled with another commit than the source's is refused.`,
 	f.StringVar(&mountFrom, "mount-from", "", "repository on the same registry to mount shared layers from instead of uploading them")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	rf.add(f)
-	for _, n := range []string{"image", "service", "env"} {
-		_ = cmd.MarkFlagRequired(n)
-	}
+	required(cmd, "image", "service", "env")
 	return cmd
 }
 
@@ -337,9 +335,7 @@ both digests and exits 1 when they differ.`,
 	f.StringVar(&sha, "sha", "", "the approved commit (7 or more hex characters) (required)")
 	f.BoolVar(&asJSON, "json", false, "print the result as JSON")
 	rf.add(f)
-	for _, n := range []string{"service", "env", "sha"} {
-		_ = cmd.MarkFlagRequired(n)
-	}
+	required(cmd, "service", "env", "sha")
 	return cmd
 }
 

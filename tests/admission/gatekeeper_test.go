@@ -4,35 +4,13 @@
 package admission_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"io"
 	"strings"
 	"testing"
 
 	"github.com/open-policy-agent/opa/v1/rego"
-	"gopkg.in/yaml.v3"
-
 	"github.com/tagflow/tagflow/internal/admissiontest"
 )
-
-func docs(t *testing.T, data []byte) []map[string]any {
-	t.Helper()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var out []map[string]any
-	for {
-		var m map[string]any
-		err := dec.Decode(&m)
-		if errors.Is(err, io.EOF) {
-			return out
-		}
-		if err != nil {
-			t.Fatalf("the export is not YAML: %v\n%s", err, data)
-		}
-		out = append(out, m)
-	}
-}
 
 // TestGatekeeperRego evaluates the generated ConstraintTemplate's Rego with
 // OPA, with each generated Constraint's parameters, against admission
