@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,26 +51,11 @@ Dockerfile builds need a container engine: use the Dagger module for them.`,
 			if len(platforms) == 0 {
 				platforms = cfg.Platforms
 			}
-			src := req.Source
-			if src == "" {
-				svc, _ := cfg.Service(req.Service)
-				src = cfg.SourceDir(svc)
-			}
-			version := p.Version
-			if version == "" {
-				version = p.Source.ShortSHA()
-			}
-			o := build.Options{
-				Source: src, Name: req.Service, Platforms: platforms, Labels: p.Labels, Created: p.Source.Time,
-				LDFlags: []string{"-X main.version=" + version, "-X main.commit=" + p.Source.Commit},
-			}
-			if o.Base, err = a.baseImage(&rf, base); err != nil {
+			baseImg, err := a.baseImage(&rf, base)
+			if err != nil {
 				return err
 			}
-			art, err := build.Build(cmd.Context(), o)
-			if errors.Is(err, build.ErrNotMain) && fileExists(filepath.Join(src, "Dockerfile")) {
-				return fmt.Errorf("%w\n%s has a Dockerfile: Dockerfile builds need a container engine; use the Dagger module (dagger call build)", err, src)
-			}
+			art, err := build.Build(cmd.Context(), build.FromPlan(p, platforms, baseImg))
 			if err != nil {
 				return err
 			}

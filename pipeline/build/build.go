@@ -25,6 +25,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/tagflow/tagflow/pipeline/plan"
 	"github.com/tagflow/tagflow/pipeline/registry"
 )
 
@@ -51,6 +52,19 @@ type Options struct {
 	WorkDir   string            // default /
 	Env       []string          // extra environment for go build (GOFLAGS, GOPROXY…)
 	Go        string            // the go command; default "go"
+}
+
+// FromPlan is how a plan's build is made: its source directory, the
+// service as the binary's name, its labels, the commit time for every
+// timestamp, and the version (or, without one, the short SHA) and commit
+// stamped into main.version and main.commit.
+func FromPlan(p *plan.Plan, platforms []string, base Base) Options {
+	version := p.Version
+	if version == "" {
+		version = p.Source.ShortSHA()
+	}
+	return Options{Source: p.Dir, Name: p.Service, Platforms: platforms, Base: base, Labels: p.Labels, Created: p.Source.Time,
+		LDFlags: []string{"-X main.version=" + version, "-X main.commit=" + p.Source.Commit}}
 }
 
 // Binary is where the binary goes in the image.
@@ -112,7 +126,11 @@ func checkMain(ctx context.Context, o Options) error {
 		return fmt.Errorf("building %s: go list: %w\n%s", o.Source, err, strings.TrimSpace(string(out)))
 	}
 	if name := strings.TrimSpace(string(out)); name != "main" {
-		return fmt.Errorf("building %s: %w (package %s): point --source at the directory of a command", o.Source, ErrNotMain, name)
+		hint := "point --source at the directory of a command"
+		if _, err := os.Stat(filepath.Join(o.Source, "Dockerfile")); err == nil {
+			hint = "it has a Dockerfile: Dockerfile builds need a container engine, use the Dagger module (dagger call build)"
+		}
+		return fmt.Errorf("building %s: %w (package %s): %s", o.Source, ErrNotMain, name, hint)
 	}
 	return nil
 }

@@ -44,6 +44,7 @@ type Plan struct {
 	Release     bool
 	Registry    string
 	Repository  string // <registry>/<service>
+	Dir         string // the source directory planned (the flag, or the service's configured source)
 	Source      source.Info
 	Version     string // the release tag vX.Y.Z; empty when the build is not a release
 	VersionFrom version.From
@@ -101,6 +102,7 @@ func Make(ctx context.Context, cfg *config.Config, req Request) (*Plan, error) {
 		Release:    req.Release,
 		Registry:   registry,
 		Repository: repo.String(),
+		Dir:        dir,
 		Source:     info,
 		Violations: []policy.Violation{},
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tagflow/tagflow/pipeline/build"
 	"github.com/tagflow/tagflow/pipeline/gitops"
+	"github.com/tagflow/tagflow/pipeline/labels"
 	"github.com/tagflow/tagflow/pipeline/plan"
 	"github.com/tagflow/tagflow/pipeline/provenance"
 	"github.com/tagflow/tagflow/pipeline/registry"
@@ -139,7 +140,7 @@ func Release(ctx context.Context, d Deps, r ReleaseRequest) (*Released, error) {
 		builder = "https://github.com/tagflow/tagflow/cmd/tagflow"
 	}
 	st, err := provenance.New(provenance.Build{Repository: repo.String(), Digest: out.Pushed.Digest, Commit: p.Source.Commit,
-		SourceURL: p.Labels["org.opencontainers.image.source"], BuilderID: builder, BuildID: r.BuildID, Started: started, Finished: time.Now(),
+		SourceURL: p.Labels[labels.Source], BuilderID: builder, BuildID: r.BuildID, Started: started, Finished: time.Now(),
 		Parameters: map[string]any{"service": p.Service, "env": p.Env, "release": p.Release, "version": p.Version, "tags": out.Pushed.Tags, "scanPassed": rec.Scan.Passed}})
 	if err != nil {
 		return fail("provenance", err)
@@ -161,7 +162,7 @@ func Release(ctx context.Context, d Deps, r ReleaseRequest) (*Released, error) {
 			return fail("gitops", err)
 		}
 		o, err := d.deploy(ctx, p.Env, gitops.Deployment{Service: p.Service, Env: p.Env, Tags: rec.Tags, Commit: rec.Commit,
-			SourceURL: p.Labels["org.opencontainers.image.source"], Image: gitops.Image{Repository: repo.String(), Tag: tag, Digest: rec.Digest},
+			SourceURL: p.Labels[labels.Source], Image: gitops.Image{Repository: repo.String(), Tag: tag, Digest: rec.Digest},
 			Scan: rec.Scan.Summary, Verify: d.Config.GitOps.Verify, BuildID: rec.BuildID}, "")
 		out.GitOps = o
 		if err != nil {
@@ -205,21 +206,11 @@ func (d Deps) artifact(ctx context.Context, r ReleaseRequest, p *plan.Plan) (reg
 		}
 		return a, r.Image, nil, nil
 	}
-	src := r.Plan.Source
-	if src == "" {
-		svc, _ := d.Config.Service(r.Plan.Service)
-		src = d.Config.SourceDir(svc)
-	}
 	platforms := r.Platforms
 	if len(platforms) == 0 {
 		platforms = d.Config.Platforms
 	}
-	version := p.Version
-	if version == "" {
-		version = p.Source.ShortSHA()
-	}
-	a, err := build.Build(ctx, build.Options{Source: src, Name: p.Service, Platforms: platforms, Base: r.Base, Labels: p.Labels,
-		Created: p.Source.Time, LDFlags: []string{"-X main.version=" + version, "-X main.commit=" + p.Source.Commit}})
+	a, err := build.Build(ctx, build.FromPlan(p, platforms, r.Base))
 	if err != nil {
 		return a, "", nil, err
 	}
