@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -92,6 +91,18 @@ func (m *Tagflow) Scan(
 	// +optional
 	dbRepository string,
 ) (*dagger.File, error) {
+	report, res, err := m.scan(ctx, container, severity, ignoreUnfixed, trivyImage, dbRepository)
+	if err != nil {
+		return nil, err
+	}
+	if !res.Passed {
+		return report, fmt.Errorf("scan gate failed: %d finding(s): %s", len(res.Failing), res.FailingList())
+	}
+	return report, nil
+}
+
+// scan runs Trivy in a container and decides the gate with tagflow's rules.
+func (m *Tagflow) scan(ctx context.Context, container *dagger.Container, severity string, ignoreUnfixed bool, trivyImage, dbRepository string) (*dagger.File, *scan.Result, error) {
 	args := []string{"trivy", "image", "--input", "/image.tar", "--format", "json", "--quiet", "--scanners", "vuln", "--skip-version-check", "--output", "/report.json"}
 	if dbRepository != "" {
 		args = append(args, "--db-repository", dbRepository)
@@ -102,16 +113,10 @@ func (m *Tagflow) Scan(
 		File("/report.json")
 	data, err := report.Contents(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("scanning: %w", err)
+		return nil, nil, fmt.Errorf("scanning: %w", err)
 	}
 	res, err := scan.Evaluate([]byte(data), scan.Options{Gate: strings.Split(severity, ","), IgnoreUnfixed: ignoreUnfixed, Image: "container"})
-	if err != nil {
-		return nil, err
-	}
-	if !res.Passed {
-		return report, fmt.Errorf("scan gate failed: %d finding(s): %s", len(res.Failing), res.FailingList())
-	}
-	return report, nil
+	return report, res, err
 }
 
 // Tag returns the tag set a build of the source gets, one per line; it fails
@@ -318,8 +323,10 @@ func (m *Tagflow) Rollback(
 	return rb.To, nil
 }
 
-// Release plans, builds the Dockerfile, scans, pushes every tag and opens the
-// environment's pull request; it returns the build metadata.
+// Release plans, builds the Dockerfile, scans it with Trivy in a container,
+// and hands the image to tagflow's release: every tag pushed, the release
+// record and SLSA provenance attached, the environment's pull request opened.
+// It returns the build metadata.
 func (m *Tagflow) Release(
 	ctx context.Context,
 	// The repository checkout, .git included.
@@ -353,8 +360,16 @@ func (m *Tagflow) Release(
 	if err != nil {
 		return nil, err
 	}
-	p, err := m.planWith(ctx, d.Config, source, plan.Request{Service: service, Env: env, Release: release}, path)
+	dir, err := m.export(ctx, source)
 	if err != nil {
+		return nil, err
+	}
+	req := plan.Request{Source: filepath.Join(dir, path), Service: service, Env: env, Release: release}
+	p, err := plan.Make(ctx, d.Config, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Err(); err != nil {
 		return nil, err
 	}
 	var lbls []string
@@ -365,24 +380,21 @@ func (m *Tagflow) Release(
 	if err != nil {
 		return nil, err
 	}
-	if _, err := m.Scan(ctx, ctr, strings.Join(d.Config.Scan.Severity, ","), d.Config.Scan.IgnoreUnfixed, "aquasec/trivy:0.74.0", d.Config.Scan.DBRepository); err != nil {
-		return nil, err
-	}
-	ref, err := m.Push(ctx, ctr, p.Repository, p.Tags.Names(), username, password)
+	_, res, err := m.scan(ctx, ctr, strings.Join(d.Config.Scan.Severity, ","), d.Config.Scan.IgnoreUnfixed, "aquasec/trivy:0.74.0", d.Config.Scan.DBRepository)
 	if err != nil {
 		return nil, err
 	}
-	digestRef, _ := registry.ParseDigestRef(ref)
-	meta := promote.Metadata{Service: service, Env: env, Commit: p.Source.Commit, Version: p.Version, Repository: p.Repository,
-		Digest: digestRef.DigestStr(), Tags: p.Tags.Names(), Scan: promote.Scan{Passed: true}}
-	if d.Config.GitOps.Repo != "" && gitopsToken != nil {
-		url, err := m.OpenGitOpsPR(ctx, service, env, ref, p.Tags.Names(), d.Config.GitOps.Repo, gitopsToken, d.Config.GitOps.Provider, config)
-		if err != nil {
-			return nil, err
-		}
-		meta.PullRequest = url
+	// The image goes to the pipeline as a tarball in the module's own
+	// filesystem: pushed, recorded and attested like any prebuilt image.
+	image := filepath.Join(dir, "tagflow-image.tar")
+	if _, err := ctr.AsTarball().Export(ctx, image); err != nil {
+		return nil, err
 	}
-	data, err := json.MarshalIndent(meta, "", "  ")
+	meta := filepath.Join(dir, "tagflow-metadata.json")
+	if _, err := promote.Release(ctx, d, promote.ReleaseRequest{Plan: req, Image: image, Scanned: res, Metadata: meta}); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(meta)
 	if err != nil {
 		return nil, err
 	}
@@ -391,23 +403,28 @@ func (m *Tagflow) Release(
 
 // plan exports the checkout into the module's filesystem and plans on it.
 func (m *Tagflow) plan(ctx context.Context, source *dagger.Directory, req plan.Request, path string) (*plan.Plan, error) {
-	return m.planWith(ctx, config.Default(), source, req, path)
-}
-
-func (m *Tagflow) planWith(ctx context.Context, cfg *config.Config, source *dagger.Directory, req plan.Request, path string) (*plan.Plan, error) {
-	dir, err := os.MkdirTemp("", "tagflow-source-")
+	dir, err := m.export(ctx, source)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := source.Export(ctx, dir); err != nil {
-		return nil, fmt.Errorf("exporting the source: %w", err)
-	}
 	req.Source = filepath.Join(dir, path)
-	p, err := plan.Make(ctx, cfg, req)
+	p, err := plan.Make(ctx, config.Default(), req)
 	if err != nil {
 		return nil, err
 	}
 	return p, p.Err()
+}
+
+// export copies a directory into the module's own filesystem.
+func (m *Tagflow) export(ctx context.Context, source *dagger.Directory) (string, error) {
+	dir, err := os.MkdirTemp("", "tagflow-source-")
+	if err != nil {
+		return "", err
+	}
+	if _, err := source.Export(ctx, dir); err != nil {
+		return "", fmt.Errorf("exporting the source: %w", err)
+	}
+	return dir, nil
 }
 
 func (m *Tagflow) config(ctx context.Context, f *dagger.File) (*config.Config, error) {

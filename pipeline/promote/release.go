@@ -26,8 +26,9 @@ type ReleaseRequest struct {
 	Base      build.Base // base image for the build
 	Platforms []string   // default the config's
 	Scan      *scan.Options
-	NoScan    string // why there is no scan (Trivy missing); the record says so
-	Metadata  string // where to write the build-metadata file; empty: none
+	Scanned   *scan.Result // a scan already made elsewhere (Trivy in a container); used instead of Scan
+	NoScan    string       // why there is no scan (Trivy missing); the record says so
+	Metadata  string       // where to write the build-metadata file; empty: none
 	BuildID   string
 	// SigningKey signs the provenance; nil attaches it unsigned.
 	SigningKey crypto.Signer
@@ -94,15 +95,17 @@ func Release(ctx context.Context, d Deps, r ReleaseRequest) (*Released, error) {
 
 	rec := &Metadata{BuildID: r.BuildID, Service: p.Service, Env: p.Env, Commit: p.Source.Commit, Version: p.Version,
 		Repository: p.Repository, Created: time.Now().UTC()}
-	if r.Scan == nil {
+	if r.Scan == nil && r.Scanned == nil {
 		rec.Scan = Scan{Skipped: r.NoScan}
 		step("scan", "skipped", r.NoScan)
 	} else {
-		o := *r.Scan
-		o.Image = layout
-		res, err := scan.Run(ctx, o)
-		if err != nil {
-			return fail("scan", err)
+		res := r.Scanned
+		if res == nil {
+			o := *r.Scan
+			o.Image = layout
+			if res, err = scan.Run(ctx, o); err != nil {
+				return fail("scan", err)
+			}
 		}
 		out.Scan = res
 		rec.Scan = Scan{Passed: res.Passed, Gate: res.Gate, Counts: res.Counts, Summary: res.Markdown()}

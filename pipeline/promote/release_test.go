@@ -145,3 +145,29 @@ func TestReleaseMultiArch(t *testing.T) {
 		t.Errorf("env-staging = %s, want the index %s", w.env("staging"), out.Pushed.Digest)
 	}
 }
+
+// TestReleaseWithAScanMadeElsewhere: a scan run outside the pipeline (the
+// Dagger module runs Trivy in a container) decides the gate the same way.
+func TestReleaseWithAScanMadeElsewhere(t *testing.T) {
+	w := newWorld(t)
+	report := []byte(`{"SchemaVersion":2,"Results":[{"Target":"app/echo","Type":"gobinary","Vulnerabilities":[` +
+		`{"VulnerabilityID":"CVE-2022-32149","PkgName":"golang.org/x/text","InstalledVersion":"v0.3.7","FixedVersion":"0.3.8","Severity":"HIGH"}]}]}`)
+	failed, err := scan.Evaluate(report, scan.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := sourceRepo(t, "../../examples/echo-server", "3.1.0")
+	out, err := promote.Release(ctx, w.deps, promote.ReleaseRequest{Plan: plan.Request{Source: src.Dir, Service: "echo", Env: "dev", Release: true}, Scanned: failed})
+	var se *promote.StepError
+	if !errors.As(err, &se) || se.Step != "scan" || out.Pushed != nil {
+		t.Fatalf("release with a failed outside scan = %v, %+v", err, out.Steps)
+	}
+	passed, _ := scan.Evaluate(report, scan.Options{Gate: []string{"CRITICAL"}})
+	out, err = promote.Release(ctx, w.deps, promote.ReleaseRequest{Plan: plan.Request{Source: src.Dir, Service: "echo", Env: "dev", Release: true}, Scanned: passed})
+	if err != nil {
+		t.Fatalf("release with a passed outside scan: %v %+v", err, out.Steps)
+	}
+	if !out.Record.Scan.Passed || out.Record.Scan.Counts["HIGH"] != 1 || out.Record.Scan.Skipped != "" {
+		t.Errorf("record scan = %+v", out.Record.Scan)
+	}
+}
