@@ -40,6 +40,19 @@ func (r *Repo) History(ctx context.Context, path string, limit int) ([]Revision,
 }
 
 func (r *Repo) history(ctx context.Context, path string, limit int) ([]Revision, error) {
+	revs, err := r.Histories(ctx, []string{path}, limit)
+	if err != nil {
+		return nil, err
+	}
+	if len(revs[path]) == 0 {
+		return nil, fmt.Errorf("reading %s on %s: %w", path, r.Base, ErrNoFile)
+	}
+	return revs[path], nil
+}
+
+// Histories reads the histories of several files from one clone (see
+// History). A file the base branch does not have is left out of the map.
+func (r *Repo) Histories(ctx context.Context, paths []string, limit int) (map[string][]Revision, error) {
 	opts := &git.CloneOptions{URL: r.URL, Auth: r.auth(), ReferenceName: plumbing.NewBranchReferenceName(r.Base), SingleBranch: true, NoCheckout: true}
 	if limit == 1 {
 		opts.Depth = r.depth(1)
@@ -52,7 +65,22 @@ func (r *Repo) history(ctx context.Context, path string, limit int) ([]Revision,
 	if err != nil {
 		return nil, err
 	}
-	iter, err := repo.Log(&git.LogOptions{From: head.Hash()})
+	out := map[string][]Revision{}
+	for _, p := range paths {
+		revs, err := walk(repo, head.Hash(), p, limit)
+		if err != nil {
+			return nil, err
+		}
+		if len(revs) > 0 {
+			out[p] = revs
+		}
+	}
+	return out, nil
+}
+
+// walk follows one file back through the history from head.
+func walk(repo *git.Repository, head plumbing.Hash, path string, limit int) ([]Revision, error) {
+	iter, err := repo.Log(&git.LogOptions{From: head})
 	if err != nil {
 		return nil, err
 	}
@@ -80,9 +108,6 @@ func (r *Repo) history(ctx context.Context, path string, limit int) ([]Revision,
 	})
 	if err != nil && !errors.Is(err, stop) && !errors.Is(err, plumbing.ErrObjectNotFound) {
 		return nil, fmt.Errorf("reading the history of %s: %w", path, err)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("reading %s on %s: %w", path, r.Base, ErrNoFile)
 	}
 	return out, nil
 }

@@ -40,6 +40,10 @@ type Deploy struct {
 // overlay's image and the release record, and says where they drift. With
 // history > 0 it also reads that many past deployments from the overlay.
 func Status(ctx context.Context, d Deps, services []string, history int) ([]Cell, error) {
+	overlays, err := d.overlays(ctx, services, history)
+	if err != nil {
+		return nil, err
+	}
 	var out []Cell
 	for _, svc := range services {
 		repo, err := d.repository(svc)
@@ -60,20 +64,14 @@ func Status(ctx context.Context, d Deps, services []string, history int) ([]Cell
 			if err != nil {
 				return nil, err
 			}
-			limit := 1
-			if history > 0 {
-				limit = history
-			}
-			revs, err := t.Repo.History(ctx, path, limit)
+			revs := overlays[overlayKey{t.Repo.URL, t.Repo.Base, path}]
 			var rev gitops.Revision
 			if len(revs) > 0 {
 				rev = revs[0]
 			}
 			switch {
-			case errors.Is(err, gitops.ErrNoFile):
+			case len(revs) == 0:
 				c.Drift = "no overlay " + path
-			case err != nil:
-				return nil, err
 			default:
 				img, err := gitops.Deployed(rev.Content, t.Keys)
 				if err != nil {
@@ -147,4 +145,41 @@ func Deployed(ctx context.Context, d Deps, service, env string) (string, error) 
 	}
 	digest, _, err := d.overlay(ctx, repo, service, env)
 	return digest, err
+}
+
+type overlayKey struct{ url, base, path string }
+
+// overlays reads the history of every overlay Status needs, one clone per
+// GitOps repository rather than one per service and environment.
+func (d Deps) overlays(ctx context.Context, services []string, history int) (map[overlayKey][]gitops.Revision, error) {
+	type repoKey struct{ url, base string }
+	repos := map[repoKey]*gitops.Repo{}
+	paths := map[repoKey][]string{}
+	for _, env := range d.Config.Environments {
+		t, err := d.GitOps(env)
+		if err != nil {
+			return nil, err
+		}
+		k := repoKey{t.Repo.URL, t.Repo.Base}
+		repos[k] = t.Repo
+		for _, svc := range services {
+			path, err := gitops.OverlayPath(t.PathTmpl, svc, env)
+			if err != nil {
+				return nil, err
+			}
+			paths[k] = append(paths[k], path)
+		}
+	}
+	limit := max(history, 1)
+	out := map[overlayKey][]gitops.Revision{}
+	for k, r := range repos {
+		revs, err := r.Histories(ctx, paths[k], limit)
+		if err != nil {
+			return nil, err
+		}
+		for path, rs := range revs {
+			out[overlayKey{k.url, k.base, path}] = rs
+		}
+	}
+	return out, nil
 }
